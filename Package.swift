@@ -1,0 +1,65 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependencies run one way: shim -> system -> core libraries -> pipeline -> CLI.
+let package = Package(
+    name: "flamed",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "flamed", targets: ["flamed"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // Kernel and C-library glue that Swift cannot reach directly.
+        .target(name: "CFlamedShim", linkerSettings: [.linkedLibrary("stdc++")]),
+        .systemLibrary(name: "CLibElf", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // The only module that touches Unsafe* pointers, syscalls, libelf and libzstd.
+        .target(
+            name: "FlamedSystem",
+            dependencies: [
+                "CFlamedShim", "CLibElf", "CZstd",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // Pure perf.data decoding: header, attributes, features and records.
+        .target(name: "PerfData", dependencies: ["FlamedSystem"]),
+        // Address spaces, ELF and kallsyms symbol tables, demangling.
+        .target(
+            name: "Symbolizer",
+            dependencies: ["FlamedSystem", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The flame tree: interned names, insertion-ordered children.
+        .target(name: "FlameGraph"),
+        // JSON, folded and HTML renderers.
+        .target(name: "FlameRender", dependencies: ["FlameGraph"], exclude: ["Viewer"]),
+        // perf.data -> symbolized samples -> flame tree.
+        .target(
+            name: "FlamedReport",
+            dependencies: [
+                "PerfData", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "flamed",
+            dependencies: [
+                "FlamedReport", "FlameRender", "FlamedSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "PerfDataTests",
+            dependencies: ["PerfData", "FlamedSystem"]
+        ),
+        .testTarget(
+            name: "FlamedIntegrationTests",
+            dependencies: ["FlamedReport", "FlameGraph", "FlameRender", "Symbolizer", "PerfData", "flamed"]
+        ),
+    ]
+)

@@ -1,0 +1,13 @@
+#ifndef FLAMED_SHIM_H
+#define FLAMED_SHIM_H
+
+#include <stddef.h>
+
+/// Demangles an Itanium C++ ABI name ("_Z...") with libstdc++'s `__cxa_demangle`.
+///
+/// Why it exists: `__cxa_demangle` is declared only in the C++ header <cxxabi.h>,
+/// which Swift cannot import without C++ interoperability. Returns a malloc'd string
+/// the caller frees, or NULL when the name is not a valid mangled name.
+char *flamed_shim_cxa_demangle(const char *mangled);
+
+#endif

@@ -1,0 +1,13 @@
+#include "CFlamedShim.h"
+
+/* Provided by libstdc++ (linked by the package manifest); declared in <cxxabi.h>. */
+extern char *__cxa_demangle(const char *mangled, char *buffer, size_t *length, int *status);
+
+char *flamed_shim_cxa_demangle(const char *mangled) {
+    int status = 0;
+    char *result = __cxa_demangle(mangled, NULL, NULL, &status);
+    if (status != 0) {
+        return NULL;
+    }
+    return result;
+}

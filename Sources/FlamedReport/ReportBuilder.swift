@@ -1,0 +1,242 @@
+import FlameGraph
+import FlameRender
+import FlamedSystem
+import Logging
+import PerfData
+import Symbolizer
+
+/// What `flamed report` should put in the tree.
+public struct ReportOptions: Sendable {
+    /// Keep only the event with this name (as perf shows it, modifiers optional).
+    public var eventName: String?
+    /// Keep only these process ids.
+    public var pids: Set<Int32>?
+    /// Keep only processes with this name.
+    public var comm: String?
+    /// A kallsyms file to use instead of the build-id cache or /proc/kallsyms.
+    public var kallsymsPath: String?
+    /// Weight samples by their period instead of counting them.
+    public var weightByPeriod = false
+    /// Most frames taken from one callchain, as perf's `--max-stack` (127 by default).
+    public var maxStack = 127
+    /// perf's build-id cache directory.
+    public var buildIDCache: String
+
+    public init(buildIDCache: String) {
+        self.buildIDCache = buildIDCache
+    }
+}
+
+/// The result of building a report: the tree, its context and any warnings.
+public struct Report: Sendable {
+    public var tree: FlameTree
+    public var context: ProfileContext
+    public var warnings: [String]
+}
+
+/// Errors in the report options, reported with what was expected.
+public struct ReportError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Builds a flame tree from a perf.data reader: the shape of perf's flame graph script
+/// (`all` → `comm (pid)` → frames root to leaf), with values counting samples.
+public struct ReportBuilder {
+    private let options: ReportOptions
+    private let logger: Logger
+
+    public init(options: ReportOptions, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Reads every record of `reader` and returns the finished report.
+    public func build(_ reader: PerfDataReader, progress: ((Int, Int) -> Void)? = nil) throws -> Report {
+        var warnings: [String] = []
+        let selected = try selectedEvents(reader)
+        let kernel = loadKernelSymbols(reader, warnings: &warnings)
+        var buildIDs: [String: [UInt8]] = [:]
+        for entry in reader.header.buildIDs where !entry.isKernel { buildIDs[entry.filename] = entry.buildID }
+        let symbolizer = Symbolizer(kernel: kernel, buildIDs: buildIDs, cacheDirectory: options.buildIDCache, logger: logger)
+
+        var tree = FlameTree()
+        var frameNames: [Int32] = []
+        var processNodes: [UInt64: Int32] = [:]
+        var samples: UInt64 = 0, lost: UInt64 = 0, throttled: UInt64 = 0
+        var firstTime: UInt64 = .max, lastTime: UInt64 = 0
+        let maxStack = max(options.maxStack, 1)
+        let unknownName = tree.intern("[unknown]")
+
+        func treeName(_ frame: Int32) -> Int32 {
+            let index = Int(frame)
+            if index < frameNames.count, frameNames[index] >= 0 { return frameNames[index] }
+            if index >= frameNames.count {
+                frameNames.append(contentsOf: repeatElement(-1, count: index - frameNames.count + 1 + 1024))
+            }
+            let name = frame <= Symbolizer.unknownKernel ? unknownName : tree.intern(symbolizer.name(of: frame))
+            frameNames[index] = name
+            return name
+        }
+
+        func processNode(pid: Int32, tid: Int32) -> Int32 {
+            let key = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: tid))
+            if let node = processNodes[key] { return node }
+            let comm = symbolizer.threadName(pid: pid, tid: tid)
+            let node: Int32
+            if pid == 0 {
+                node = tree.child(of: FlameTree.root, name: tree.intern(comm), kind: .kernel)
+            } else {
+                node = tree.child(of: FlameTree.root, name: tree.intern("\(comm) (\(pid))"), kind: .user)
+            }
+            processNodes[key] = node
+            return node
+        }
+
+        func forgetProcessNodes(tid: Int32) {
+            processNodes = processNodes.filter { UInt32(truncatingIfNeeded: $0.key) != UInt32(bitPattern: tid) }
+        }
+
+        try reader.readRecords(progress: progress) { record in
+            switch record {
+            case .sample(let sample):
+                guard selected.contains(sample.attrIndex) else { return }
+                if let pids = options.pids, !pids.contains(sample.pid) { return }
+                if let comm = options.comm, symbolizer.threadName(pid: sample.pid, tid: sample.tid) != comm { return }
+                samples += 1
+                if sample.time != 0 {
+                    firstTime = min(firstTime, sample.time)
+                    lastTime = max(lastTime, sample.time)
+                }
+                var node = processNode(pid: sample.pid, tid: sample.tid)
+                if let chain = sample.callchain, chain.count > 0 {
+                    // The callchain is leaf first; walk it backwards, root to leaf, keeping
+                    // at most maxStack real frames nearest the leaf, as perf does.
+                    var frames: [Int32] = []
+                    frames.reserveCapacity(min(chain.count, maxStack))
+                    var inKernel = false
+                    var exact = true
+                    for index in 0..<chain.count {
+                        let entry = chain[index]
+                        if entry >= CallchainContext.max {
+                            inKernel = entry == CallchainContext.kernel || entry == CallchainContext.guestKernel
+                            exact = true
+                            continue
+                        }
+                        if frames.count >= maxStack { break }
+                        let frame = inKernel
+                            ? symbolizer.resolveKernel(address: entry, isReturnAddress: !exact)
+                            : symbolizer.resolveUser(pid: sample.pid, address: entry, isReturnAddress: !exact)
+                        frames.append(frame)
+                        exact = false
+                    }
+                    for frame in frames.reversed() {
+                        let kind: FrameKind = symbolizer.isKernel(frame) ? .kernel : .user
+                        node = tree.child(of: node, name: treeName(frame), kind: kind)
+                    }
+                } else {
+                    let inKernel = sample.cpumode == RecordMisc.kernel || sample.cpumode == RecordMisc.guestKernel
+                    let frame = inKernel
+                        ? symbolizer.resolveKernel(address: sample.ip, isReturnAddress: false)
+                        : symbolizer.resolveUser(pid: sample.pid, address: sample.ip, isReturnAddress: false)
+                    node = tree.child(of: node, name: treeName(frame), kind: inKernel ? .kernel : .user)
+                }
+                tree.add(options.weightByPeriod ? sample.period : 1, to: node)
+            case .mmap(let map):
+                symbolizer.mmap(pid: map.pid, start: map.start, length: map.length, pageOffset: map.pageOffset,
+                                filename: map.filename, buildID: map.buildID, isKernel: map.isKernel)
+            case .comm(let comm):
+                symbolizer.comm(pid: comm.pid, tid: comm.tid, name: comm.name)
+                forgetProcessNodes(tid: comm.tid)
+            case .fork(let task):
+                symbolizer.fork(pid: task.pid, parentPID: task.parentPID, tid: task.tid, parentTID: task.parentTID)
+                forgetProcessNodes(tid: task.tid)
+            case .exit(let task):
+                symbolizer.exit(pid: task.pid, tid: task.tid)
+            case .lost(let count):
+                lost += count
+            case .lostSamples(let count):
+                lost += count
+            case .throttle(let isThrottle):
+                if isThrottle { throttled += 1 }
+            case .ksymbol(let symbol):
+                symbolizer.ksymbol(address: symbol.address, length: symbol.length, name: symbol.name, unregister: symbol.isUnregister)
+            }
+        }
+        warnings.append(contentsOf: reader.warnings)
+        if reader.unknownIDSamples > 0 {
+            warnings.append("\(reader.unknownIDSamples) samples had an event id that matches no event; skipped")
+        }
+        var context = makeContext(reader, selected: selected)
+        context.samples = samples
+        context.lost = lost
+        context.throttled = throttled
+        if firstTime <= lastTime {
+            context.firstSampleTime = firstTime
+            context.lastSampleTime = lastTime
+        }
+        return Report(tree: tree, context: context, warnings: warnings)
+    }
+
+    /// The indexes of the events to keep: all, or the one `-e` names.
+    func selectedEvents(_ reader: PerfDataReader) throws -> Set<Int> {
+        guard let wanted = options.eventName else { return Set(reader.attrs.indices) }
+        func base(_ name: String) -> Substring { name.split(separator: ":", maxSplits: 1).first ?? Substring(name) }
+        var matches = Set(reader.attrs.indices.filter { reader.attrs[$0].name == wanted })
+        if matches.isEmpty {
+            matches = Set(reader.attrs.indices.filter { base(reader.attrs[$0].name) == base(wanted) })
+        }
+        guard !matches.isEmpty else {
+            let names = reader.attrs.map(\.name).joined(separator: ", ")
+            throw ReportError("event '\(wanted)' is not in the file; it has: \(names)")
+        }
+        return matches
+    }
+
+    private func loadKernelSymbols(_ reader: PerfDataReader, warnings: inout [String]) -> KernelSymbols? {
+        let excludesKernel = !reader.attrs.isEmpty && reader.attrs.allSatisfy { $0.flags & (1 << 5) != 0 }
+        if excludesKernel && options.kallsymsPath == nil { return nil }
+        var candidates: [String] = []
+        if let path = options.kallsymsPath {
+            candidates = [path]
+        } else {
+            if let entry = reader.header.buildIDs.first(where: { $0.isKernel && $0.filename == "[kernel.kallsyms]" }) {
+                candidates.append("\(options.buildIDCache)/[kernel.kallsyms]/\(entry.hex)/kallsyms")
+            }
+            candidates.append("/proc/kallsyms")
+        }
+        for path in candidates {
+            guard case .success(let bytes) = FileReader.readText(path: path) else {
+                if options.kallsymsPath != nil { warnings.append("\(path): cannot read kallsyms; kernel frames are [unknown]") }
+                continue
+            }
+            let symbols = KernelSymbols(parsing: bytes)
+            if symbols.table.count == 0 {
+                warnings.append("\(path): no kernel symbols (kptr_restrict?); kernel frames are [unknown]")
+                continue
+            }
+            logger.debug("kernel symbols", metadata: ["file": "\(path)", "count": "\(symbols.table.count)"])
+            return symbols
+        }
+        return nil
+    }
+
+    private func makeContext(_ reader: PerfDataReader, selected: Set<Int>) -> ProfileContext {
+        let header = reader.header
+        var context = ProfileContext(events: reader.attrs.map(\.name), weight: options.weightByPeriod ? "period" : "samples")
+        context.hostname = header.hostname
+        context.osRelease = header.osRelease
+        context.arch = header.arch
+        context.perfVersion = header.perfVersion
+        context.cpuDescription = header.cpuDescription
+        context.cpusOnline = header.cpusOnline
+        context.cpusAvailable = header.cpusAvailable
+        context.commandLine = header.commandLine?.joined(separator: " ")
+        context.focusedEvent = options.eventName
+        if let first = selected.min() {
+            let attr = reader.attrs[first]
+            if attr.usesFrequency { context.frequency = attr.samplePeriodOrFrequency } else { context.period = attr.samplePeriodOrFrequency }
+        }
+        return context
+    }
+}

@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Owns a block of bytes: a read-only file mapping or a heap allocation.
+/// The mapping or allocation is released when the last `ByteView` that uses it goes away.
+public final class ByteStorage: @unchecked Sendable {
+    @usableFromInline let base: UnsafeRawPointer?
+    @usableFromInline let count: Int
+    private let release: @Sendable (UnsafeRawPointer?, Int) -> Void
+
+    init(base: UnsafeRawPointer?, count: Int, release: @escaping @Sendable (UnsafeRawPointer?, Int) -> Void) {
+        self.base = base
+        self.count = count
+        self.release = release
+    }
+
+    /// Copies `bytes` into a new heap allocation.
+    public convenience init(copying bytes: [UInt8]) {
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
+        bytes.withUnsafeBytes { source in
+            if let from = source.baseAddress { memory.copyMemory(from: from, byteCount: bytes.count) }
+        }
+        self.init(base: UnsafeRawPointer(memory), count: bytes.count) { pointer, _ in
+            UnsafeMutableRawPointer(mutating: pointer)?.deallocate()
+        }
+    }
+
+    deinit { release(base, count) }
+}
+
+/// A bounds-checked, read-only window onto bytes held by a `ByteStorage`.
+///
+/// Every load checks its range and returns `nil` when it would read past the end, so
+/// parsers built on it cannot read out of bounds whatever the input says.
+public struct ByteView: @unchecked Sendable {
+    @usableFromInline let storage: ByteStorage
+    @usableFromInline let start: Int
+    /// Number of bytes visible through this view.
+    public let count: Int
+
+    public init(storage: ByteStorage) {
+        self.storage = storage
+        self.start = 0
+        self.count = storage.count
+    }
+
+    @usableFromInline init(storage: ByteStorage, start: Int, count: Int) {
+        self.storage = storage
+        self.start = start
+        self.count = count
+    }
+
+    /// A view holding a copy of `bytes`.
+    public init(_ bytes: [UInt8]) {
+        self.init(storage: ByteStorage(copying: bytes))
+    }
+
+    @inlinable @inline(__always)
+    func contains(_ offset: Int, _ length: Int) -> Bool {
+        offset >= 0 && length >= 0 && offset <= count && length <= count &- offset
+    }
+
+    /// The sub-range `[offset, offset+length)`, or nil when it is out of bounds.
+    @inlinable
+    public func slice(_ offset: Int, _ length: Int) -> ByteView? {
+        guard contains(offset, length) else { return nil }
+        return ByteView(storage: storage, start: start + offset, count: length)
+    }
+
+    @inlinable @inline(__always)
+    public func u8(_ offset: Int) -> UInt8? {
+        guard contains(offset, 1), let base = storage.base else { return nil }
+        return base.load(fromByteOffset: start + offset, as: UInt8.self)
+    }
+
+    @inlinable @inline(__always)
+    public func u16(_ offset: Int) -> UInt16? {
+        guard contains(offset, 2), let base = storage.base else { return nil }
+        return base.loadUnaligned(fromByteOffset: start + offset, as: UInt16.self)
+    }
+
+    @inlinable @inline(__always)
+    public func u32(_ offset: Int) -> UInt32? {
+        guard contains(offset, 4), let base = storage.base else { return nil }
+        return base.loadUnaligned(fromByteOffset: start + offset, as: UInt32.self)
+    }
+
+    @inlinable @inline(__always)
+    public func u64(_ offset: Int) -> UInt64? {
+        guard contains(offset, 8), let base = storage.base else { return nil }
+        return base.loadUnaligned(fromByteOffset: start + offset, as: UInt64.self)
+    }
+
+    /// Copies `length` bytes starting at `offset`.
+    public func bytes(_ offset: Int, _ length: Int) -> [UInt8]? {
+        guard contains(offset, length), let base = storage.base else { return length == 0 && contains(offset, 0) ? [] : nil }
+        return Array(UnsafeRawBufferPointer(start: base + start + offset, count: length))
+    }
+
+    /// A NUL-terminated string within `[offset, offset+maxLength)`, decoded as UTF-8
+    /// with invalid sequences repaired. Without a NUL the whole range is used.
+    public func cString(_ offset: Int, maxLength: Int) -> String? {
+        guard contains(offset, maxLength), let base = storage.base else { return nil }
+        let buffer = UnsafeRawBufferPointer(start: base + start + offset, count: maxLength)
+        let end = buffer.firstIndex(of: 0) ?? maxLength
+        return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[0..<end]), as: UTF8.self)
+    }
+
+    /// Calls `body` with the bytes of this view. The pointer must not escape.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        guard let base = storage.base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: base + start, count: count))
+    }
+}

@@ -1,0 +1,183 @@
+import CLibElf
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A loadable segment (PT_LOAD) of an ELF file.
+public struct ELFSegment: Sendable {
+    public let fileOffset: UInt64
+    public let virtualAddress: UInt64
+    public let fileSize: UInt64
+    public let memorySize: UInt64
+    public let executable: Bool
+}
+
+/// A function symbol read from `.symtab` or `.dynsym`.
+public struct ELFSymbol: Sendable {
+    /// Virtual address of the symbol (st_value).
+    public var start: UInt64
+    /// st_size; zero when the table does not say.
+    public var size: UInt64
+    /// Offset of the NUL-terminated name in the table's string bytes.
+    public var nameOffset: UInt32
+    /// STB_LOCAL (0), STB_GLOBAL (1) or STB_WEAK (2).
+    public var binding: UInt8
+}
+
+/// The function symbols of one ELF file and the string bytes their names point into.
+public struct ELFSymbolTable: Sendable {
+    public var symbols: [ELFSymbol]
+    public var strings: [UInt8]
+    /// Which section they came from: ".symtab", ".dynsym" or "" when there were none.
+    public var source: String
+}
+
+/// One ELF file opened through libelf. The file descriptor and libelf handle are released
+/// in `deinit`.
+public final class ELFImage {
+    public let path: String
+    /// Whether the file is position independent (ET_DYN: PIE executables, shared objects).
+    public let isPositionIndependent: Bool
+    public let segments: [ELFSegment]
+    public let buildID: [UInt8]?
+    private let fd: Int32
+    private let elf: OpaquePointer
+
+    private static let versionReady: Bool = elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE)
+
+    private init(path: String, fd: Int32, elf: OpaquePointer, isPositionIndependent: Bool, segments: [ELFSegment], buildID: [UInt8]?) {
+        self.path = path
+        self.fd = fd
+        self.elf = elf
+        self.isPositionIndependent = isPositionIndependent
+        self.segments = segments
+        self.buildID = buildID
+    }
+
+    deinit {
+        elf_end(elf)
+        close(fd)
+    }
+
+    /// Opens `path` as an ELF file. Fails when it is missing or not ELF.
+    public static func open(path: String) -> Result<ELFImage, FileError> {
+        guard versionReady else { return .failure(FileError(path: path, reason: "libelf version mismatch")) }
+        let opened = retryingEINTR({ Glibc.open(path, O_RDONLY | O_CLOEXEC) }, failed: { $0 < 0 })
+        let fd: Int32
+        switch opened {
+        case .failure(let code): return .failure(FileError(path: path, reason: FileReader.describe(code), errno: code))
+        case .success(let value): fd = value
+        }
+        guard let elf = elf_begin(fd, ELF_C_READ_MMAP, nil) else {
+            close(fd)
+            return .failure(FileError(path: path, reason: "libelf: \(String(cString: elf_errmsg(-1)))"))
+        }
+        guard elf_kind(elf) == ELF_K_ELF else {
+            elf_end(elf)
+            close(fd)
+            return .failure(FileError(path: path, reason: "not an ELF file"))
+        }
+        var header = GElf_Ehdr()
+        guard gelf_getehdr(elf, &header) != nil else {
+            elf_end(elf)
+            close(fd)
+            return .failure(FileError(path: path, reason: "bad ELF header"))
+        }
+        var segments: [ELFSegment] = []
+        var count = 0
+        if elf_getphdrnum(elf, &count) == 0 {
+            for index in 0..<count {
+                var program = GElf_Phdr()
+                guard gelf_getphdr(elf, Int32(index), &program) != nil else { continue }
+                if program.p_type == UInt32(PT_LOAD) {
+                    segments.append(ELFSegment(
+                        fileOffset: program.p_offset, virtualAddress: program.p_vaddr,
+                        fileSize: program.p_filesz, memorySize: program.p_memsz,
+                        executable: program.p_flags & UInt32(PF_X) != 0))
+                }
+            }
+        }
+        let buildID = Self.readBuildID(elf)
+        return .success(ELFImage(path: path, fd: fd, elf: elf,
+                                 isPositionIndependent: header.e_type == UInt16(ET_DYN),
+                                 segments: segments, buildID: buildID))
+    }
+
+    private static func sectionBytes(_ section: OpaquePointer) -> UnsafeRawBufferPointer? {
+        guard let data = elf_getdata(section, nil), let buffer = data.pointee.d_buf else { return nil }
+        return UnsafeRawBufferPointer(start: buffer, count: data.pointee.d_size)
+    }
+
+    private static func readBuildID(_ elf: OpaquePointer) -> [UInt8]? {
+        var section: OpaquePointer? = nil
+        while let current = elf_nextscn(elf, section) {
+            section = current
+            var header = GElf_Shdr()
+            guard gelf_getshdr(current, &header) != nil, header.sh_type == UInt32(SHT_NOTE),
+                  let bytes = sectionBytes(current) else { continue }
+            var offset = 0
+            while offset + 12 <= bytes.count {
+                let nameSize = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+                let descSize = Int(bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+                let type = bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
+                let nameStart = offset + 12
+                let descStart = nameStart + ((nameSize + 3) & ~3)
+                let next = descStart + ((descSize + 3) & ~3)
+                guard nameSize >= 0, descSize >= 0, next <= bytes.count, next > offset else { break }
+                if type == 3, nameSize == 4, bytes[nameStart] == 0x47, bytes[nameStart + 1] == 0x4e, bytes[nameStart + 2] == 0x55 {
+                    return Array(bytes[descStart..<(descStart + descSize)])
+                }
+                offset = next
+            }
+        }
+        return nil
+    }
+
+    /// Reads the function symbols: `.symtab` when present, else `.dynsym`. Undefined and
+    /// unnamed symbols are skipped.
+    public func functionSymbols() -> ELFSymbolTable {
+        var symtab: OpaquePointer?
+        var dynsym: OpaquePointer?
+        var section: OpaquePointer? = nil
+        while let current = elf_nextscn(elf, section) {
+            section = current
+            var header = GElf_Shdr()
+            guard gelf_getshdr(current, &header) != nil else { continue }
+            if header.sh_type == UInt32(SHT_SYMTAB) { symtab = current }
+            if header.sh_type == UInt32(SHT_DYNSYM) { dynsym = current }
+        }
+        if let symtab {
+            let table = readSymbols(symtab)
+            if !table.symbols.isEmpty { return ELFSymbolTable(symbols: table.symbols, strings: table.strings, source: ".symtab") }
+        }
+        if let dynsym {
+            let table = readSymbols(dynsym)
+            return ELFSymbolTable(symbols: table.symbols, strings: table.strings, source: ".dynsym")
+        }
+        return ELFSymbolTable(symbols: [], strings: [], source: "")
+    }
+
+    private func readSymbols(_ section: OpaquePointer) -> (symbols: [ELFSymbol], strings: [UInt8]) {
+        var header = GElf_Shdr()
+        guard gelf_getshdr(section, &header) != nil,
+              let stringSection = elf_getscn(elf, Int(header.sh_link)),
+              let stringBytes = Self.sectionBytes(stringSection),
+              let data = elf_getdata(section, nil) else { return ([], []) }
+        let entrySize = header.sh_entsize == 0 ? 24 : Int(header.sh_entsize)
+        let total = Int(data.pointee.d_size) / entrySize
+        var symbols: [ELFSymbol] = []
+        symbols.reserveCapacity(total / 2)
+        var symbol = GElf_Sym()
+        for index in 0..<total {
+            guard gelf_getsym(data, Int32(index), &symbol) != nil else { continue }
+            let type = symbol.st_info & 0xf
+            guard type == UInt8(STT_FUNC) || type == UInt8(STT_GNU_IFUNC) else { continue }
+            guard symbol.st_name != 0, symbol.st_shndx != UInt16(SHN_UNDEF), Int(symbol.st_name) < stringBytes.count else { continue }
+            symbols.append(ELFSymbol(start: symbol.st_value, size: symbol.st_size,
+                                     nameOffset: symbol.st_name, binding: symbol.st_info >> 4))
+        }
+        var strings = Array(stringBytes)
+        strings.append(0)
+        return (symbols, strings)
+    }
+}

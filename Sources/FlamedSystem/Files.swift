@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SystemPackage
+
+/// Why a file could not be read or written, with the path it concerns.
+public struct FileError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let reason: String
+    public let errno: Errno?
+
+    public init(path: String, reason: String, errno: Errno? = nil) {
+        self.path = path
+        self.reason = reason
+        self.errno = errno
+    }
+
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// Retries `body` while it fails with EINTR.
+@inline(__always)
+func retryingEINTR<T>(_ body: () -> T, failed: (T) -> Bool) -> Result<T, Errno> {
+    while true {
+        let value = body()
+        if !failed(value) { return .success(value) }
+        let code = Errno(rawValue: Glibc.errno)
+        if code != .interrupted { return .failure(code) }
+    }
+}
+
+/// Reading whole files and streams into `ByteView`s.
+public enum FileReader {
+    /// Maps a regular file read-only. Directories, missing files and unreadable files fail
+    /// with a `FileError` naming the path.
+    public static func map(path: String) -> Result<ByteView, FileError> {
+        let opened = retryingEINTR({ open(path, O_RDONLY | O_CLOEXEC) }, failed: { $0 < 0 })
+        guard case .success(let fd) = opened else {
+            if case .failure(let code) = opened {
+                return .failure(FileError(path: path, reason: describe(code), errno: code))
+            }
+            fatalError("unreachable")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let code = Errno(rawValue: Glibc.errno)
+            return .failure(FileError(path: path, reason: describe(code), errno: code))
+        }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            return .failure(FileError(path: path, reason: "is a directory, not a file", errno: .isDirectory))
+        }
+        if (info.st_mode & S_IFMT) != S_IFREG {
+            return readAll(fd: fd, path: path)
+        }
+        let size = Int(info.st_size)
+        if size == 0 {
+            return .success(ByteView(storage: ByteStorage(base: nil, count: 0, release: { _, _ in })))
+        }
+        guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else {
+            let code = Errno(rawValue: Glibc.errno)
+            return .failure(FileError(path: path, reason: "cannot map: \(describe(code))", errno: code))
+        }
+        _ = madvise(mapping, size, MADV_SEQUENTIAL)
+        let storage = ByteStorage(base: UnsafeRawPointer(mapping), count: size) { pointer, count in
+            if let pointer { munmap(UnsafeMutableRawPointer(mutating: pointer), count) }
+        }
+        return .success(ByteView(storage: storage))
+    }
+
+    /// Reads a whole stream (a pipe, standard input) into memory.
+    public static func readAll(fd: Int32, path: String) -> Result<ByteView, FileError> {
+        var capacity = 1 << 20
+        var memory = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        var used = 0
+        while true {
+            if used == capacity {
+                let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
+                bigger.copyMemory(from: memory, byteCount: used)
+                memory.deallocate()
+                memory = bigger
+                capacity *= 2
+            }
+            let target = memory + used
+            let room = capacity - used
+            let result = retryingEINTR({ read(fd, target, room) }, failed: { $0 < 0 })
+            switch result {
+            case .success(let n):
+                if n == 0 {
+                    let storage = ByteStorage(base: UnsafeRawPointer(memory), count: used) { pointer, _ in
+                        UnsafeMutableRawPointer(mutating: pointer)?.deallocate()
+                    }
+                    return .success(ByteView(storage: storage))
+                }
+                used += n
+            case .failure(let code):
+                memory.deallocate()
+                return .failure(FileError(path: path, reason: describe(code), errno: code))
+            }
+        }
+    }
+
+    /// Reads a small text file (such as /proc/kallsyms, which reports size 0) fully.
+    public static func readText(path: String) -> Result<ByteView, FileError> {
+        let opened = retryingEINTR({ open(path, O_RDONLY | O_CLOEXEC) }, failed: { $0 < 0 })
+        switch opened {
+        case .failure(let code): return .failure(FileError(path: path, reason: describe(code), errno: code))
+        case .success(let fd):
+            defer { close(fd) }
+            return readAll(fd: fd, path: path)
+        }
+    }
+
+    /// Whether a path names an existing regular file.
+    public static func isRegularFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// Human-readable text for an errno value.
+    public static func describe(_ code: Errno) -> String {
+        String(cString: strerror(code.rawValue))
+    }
+}

@@ -1,0 +1,155 @@
+import FlamedSystem
+
+extension PerfDataReader {
+    /// Decodes one kernel record (`record` spans exactly its header and body).
+    func decode(_ record: ByteView, type: UInt32, misc: UInt16, fileOffset: Int) throws -> PerfRecord? {
+        switch type {
+        case RecordType.sample:
+            return try decodeSample(record, misc: misc, fileOffset: fileOffset).map { .sample($0) }
+        case RecordType.mmap, RecordType.mmap2:
+            return try decodeMmap(record, type: type, misc: misc, fileOffset: fileOffset).map { .mmap($0) }
+        case RecordType.comm:
+            guard let pid = record.u32(8), let tid = record.u32(12) else { throw short(type, 16, record, fileOffset) }
+            let attr = attrForNonSample(record)
+            let end = record.count - attr.sampleIDTrailerSize
+            guard end >= 16, let name = record.cString(16, maxLength: end - 16) else { throw short(type, 16 + attr.sampleIDTrailerSize, record, fileOffset) }
+            return .comm(CommRecord(pid: Int32(bitPattern: pid), tid: Int32(bitPattern: tid), name: name,
+                                    isExec: misc & RecordMisc.commExec != 0, time: trailerTime(record, attr)))
+        case RecordType.fork, RecordType.exit:
+            guard let pid = record.u32(8), let ppid = record.u32(12), let tid = record.u32(16), let ptid = record.u32(20),
+                  let time = record.u64(24) else { throw short(type, 32, record, fileOffset) }
+            let task = TaskRecord(pid: Int32(bitPattern: pid), parentPID: Int32(bitPattern: ppid),
+                                  tid: Int32(bitPattern: tid), parentTID: Int32(bitPattern: ptid), time: time)
+            return type == RecordType.fork ? .fork(task) : .exit(task)
+        case RecordType.lost:
+            guard let count = record.u64(16) else { throw short(type, 24, record, fileOffset) }
+            return .lost(count)
+        case RecordType.lostSamples:
+            guard let count = record.u64(8) else { throw short(type, 16, record, fileOffset) }
+            return .lostSamples(count)
+        case RecordType.throttle, RecordType.unthrottle:
+            return .throttle(type == RecordType.throttle)
+        case RecordType.ksymbol:
+            guard let address = record.u64(8), let length = record.u32(16), let kind = record.u16(20),
+                  let flags = record.u16(22) else { throw short(type, 24, record, fileOffset) }
+            let attr = attrForNonSample(record)
+            let end = record.count - attr.sampleIDTrailerSize
+            let name = end > 24 ? (record.cString(24, maxLength: end - 24) ?? "") : ""
+            return .ksymbol(KSymbolRecord(address: address, length: length, type: kind, isUnregister: flags & 1 != 0, name: name))
+        default:
+            return nil
+        }
+    }
+
+    private func short(_ type: UInt32, _ needed: Int, _ record: ByteView, _ fileOffset: Int) -> PerfDataError {
+        PerfDataError(.badRecord, offset: fileOffset, "\(RecordType.name(type)) needs \(needed) bytes, record has \(record.count)")
+    }
+
+    private func attrForNonSample(_ record: ByteView) -> EventAttr {
+        if attrs.count == 1 { return attrs[0] }
+        let first = attrs[0]
+        if let fromEnd = first.trailerIDOffsetFromEnd, record.count - 8 >= first.sampleIDTrailerSize,
+           let id = record.u64(record.count - fromEnd), let index = attrIndex(forID: id) {
+            return attrs[index]
+        }
+        return first
+    }
+
+    private func trailerTime(_ record: ByteView, _ attr: EventAttr) -> UInt64 {
+        guard let timeOffset = attr.trailerTimeOffset, record.count - 8 >= attr.sampleIDTrailerSize else { return 0 }
+        return record.u64(record.count - attr.sampleIDTrailerSize + timeOffset) ?? 0
+    }
+
+    private func decodeMmap(_ record: ByteView, type: UInt32, misc: UInt16, fileOffset: Int) throws -> MmapRecord? {
+        let fixed = type == RecordType.mmap ? 40 : 72
+        let attr = attrForNonSample(record)
+        let end = record.count - attr.sampleIDTrailerSize
+        guard end >= fixed, let pid = record.u32(8), let tid = record.u32(12), let start = record.u64(16),
+              let length = record.u64(24), let pageOffset = record.u64(32) else {
+            throw short(type, fixed + attr.sampleIDTrailerSize, record, fileOffset)
+        }
+        // PERF_RECORD_MISC_MMAP_DATA (same bit as COMM_EXEC): a data mapping, not code.
+        if misc & RecordMisc.commExec != 0 { return nil }
+        var buildID: [UInt8]?
+        var protection: UInt32?
+        if type == RecordType.mmap2 {
+            if misc & RecordMisc.mmapBuildID != 0, let size = record.u8(40) {
+                buildID = record.bytes(44, min(Int(size), 20))
+            }
+            protection = record.u32(64)
+        }
+        let filename = record.cString(fixed, maxLength: end - fixed) ?? ""
+        return MmapRecord(pid: Int32(bitPattern: pid), tid: Int32(bitPattern: tid), start: start, length: length,
+                          pageOffset: pageOffset, filename: filename, buildID: buildID,
+                          cpumode: misc & RecordMisc.cpumodeMask, time: trailerTime(record, attr), protection: protection)
+    }
+
+    private func decodeSample(_ record: ByteView, misc: UInt16, fileOffset: Int) throws -> Sample? {
+        let size = record.count
+        var attrIndex = 0
+        if attrs.count > 1 {
+            guard let position = attrs[0].sampleIDOffset, let id = record.u64(8 + position) else {
+                throw PerfDataError(.badSample, offset: fileOffset, "sample of \(size) bytes has no event id")
+            }
+            guard let index = self.attrIndex(forID: id) else {
+                noteUnknownID()
+                return nil
+            }
+            attrIndex = index
+        }
+        let type = attrs[attrIndex].sampleType
+        var p = 8
+        @inline(__always) func next(_ what: String) throws -> UInt64 {
+            guard let value = record.u64(p) else {
+                throw PerfDataError(.badSample, offset: fileOffset, "SAMPLE needs \(what) at byte \(p), record has \(size) bytes")
+            }
+            p += 8
+            return value
+        }
+        var sample = Sample(attrIndex: attrIndex, pid: -1, tid: -1, time: 0, ip: 0, period: 1, cpu: 0,
+                            cpumode: misc & RecordMisc.cpumodeMask, callchain: nil)
+        if type & SampleFormat.identifier != 0 { _ = try next("IDENTIFIER") }
+        if type & SampleFormat.ip != 0 { sample.ip = try next("IP") }
+        if type & SampleFormat.tid != 0 {
+            let value = try next("TID")
+            sample.pid = Int32(bitPattern: UInt32(truncatingIfNeeded: value))
+            sample.tid = Int32(bitPattern: UInt32(truncatingIfNeeded: value >> 32))
+        }
+        if type & SampleFormat.time != 0 { sample.time = try next("TIME") }
+        if type & SampleFormat.addr != 0 { _ = try next("ADDR") }
+        if type & SampleFormat.id != 0 { _ = try next("ID") }
+        if type & SampleFormat.streamID != 0 { _ = try next("STREAM_ID") }
+        if type & SampleFormat.cpu != 0 { sample.cpu = UInt32(truncatingIfNeeded: try next("CPU")) }
+        if type & SampleFormat.period != 0 { sample.period = try next("PERIOD") }
+        if type & SampleFormat.read != 0 {
+            let format = attrs[attrIndex].readFormat
+            var perValue = 1
+            if format & ReadFormat.id != 0 { perValue += 1 }
+            if format & ReadFormat.lost != 0 { perValue += 1 }
+            var times = 0
+            if format & ReadFormat.totalTimeEnabled != 0 { times += 1 }
+            if format & ReadFormat.totalTimeRunning != 0 { times += 1 }
+            if format & ReadFormat.group != 0 {
+                let count = try next("READ nr")
+                guard count <= UInt64(size / 8) else {
+                    throw PerfDataError(.badSample, offset: fileOffset, "READ group claims \(count) values in a \(size)-byte sample")
+                }
+                p += (times + Int(count) * perValue) * 8
+            } else {
+                p += (times + perValue) * 8
+            }
+            guard p <= size else {
+                throw PerfDataError(.badSample, offset: fileOffset, "SAMPLE's READ values need \(p) bytes, record has \(size)")
+            }
+        }
+        if type & SampleFormat.callchain != 0 {
+            let count = try next("CALLCHAIN nr")
+            let room = (size - p) / 8
+            guard count <= UInt64(room) else {
+                throw PerfDataError(.badSample, offset: fileOffset, "callchain of \(count) entries needs \(count &* 8) bytes, \(size - p) left")
+            }
+            sample.callchain = Callchain(view: record.slice(p, Int(count) * 8)!, count: Int(count))
+        }
+        return sample
+    }
+}

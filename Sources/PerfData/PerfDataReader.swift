@@ -1,0 +1,376 @@
+import FlamedSystem
+
+/// Reads a perf.data file (file mode or pipe mode) and delivers its records in time order.
+///
+/// The header, attributes and feature sections are parsed by `init`; `readRecords` then
+/// walks the data, decompresses COMPRESSED records, handles perf's own user records
+/// (HEADER_ATTR, HEADER_FEATURE, ID_INDEX, EVENT_UPDATE, FINISHED_ROUND, …) and hands the
+/// kernel records to the caller sorted by time within FINISHED_ROUND windows, as perf's
+/// ordered-events queue does.
+public final class PerfDataReader {
+    /// The file and pipe magic "PERFILE2" read as a little-endian u64.
+    static let magic: UInt64 = 0x3245_4c49_4652_4550
+    static let swappedMagic: UInt64 = 0x5045_5246_494c_4532
+    static let fileHeaderSize = 104
+    static let pipeHeaderSize = 16
+    /// Largest decompressed size accepted for one file, to bound memory on hostile input.
+    static let decompressedLimit = 64 << 30
+
+    public let isPipe: Bool
+    public private(set) var attrs: [EventAttr] = []
+    public private(set) var header = PerfHeaderInfo()
+    /// Problems that did not stop the read (truncated tail, bad feature sections, …).
+    public private(set) var warnings: [String] = []
+    /// Samples whose event id matched no attribute (skipped, as perf does).
+    public private(set) var unknownIDSamples = 0
+    /// Records of types flamed does not use, skipped by their size.
+    public private(set) var skippedRecords = 0
+    /// Number of COMPRESSED records decompressed.
+    public private(set) var compressedRecords = 0
+
+    private let bytes: ByteView
+    private var dataStart: Int
+    private var dataEnd: Int
+    private var idToAttr: [UInt64: Int] = [:]
+    private var pending: [QueuedRecord] = []
+    private var sequence: UInt32 = 0
+    private var nextFlush: UInt64 = 0
+    private var maxTimestamp: UInt64 = 0
+    private var decompressor: ZstdDecompressor?
+    private var leftover: [UInt8] = []
+    private var decompressedTotal = 0
+    private var consumedBytes = 0
+
+    private struct QueuedRecord {
+        var time: UInt64
+        var sequence: UInt32
+        var view: ByteView
+        var offset: Int
+        var fileOffset: Int
+    }
+
+    /// Parses the header of `bytes`. Throws `PerfDataError` when it is not perf.data,
+    /// byte-swapped, or its header, attributes or sections point outside the data.
+    public init(bytes: ByteView) throws {
+        self.bytes = bytes
+        guard let magic = bytes.u64(0) else {
+            throw PerfDataError(.notPerfData, offset: 0, bytes.count == 0 ? "file is empty" : "only \(bytes.count) bytes, too short for a header")
+        }
+        if magic == Self.swappedMagic {
+            throw PerfDataError(.byteSwapped, offset: 0, "recorded on a machine of the other byte order; convert it with perf on such a machine")
+        }
+        guard magic == Self.magic else {
+            throw PerfDataError(.notPerfData, offset: 0, "bad magic (expected PERFILE2)")
+        }
+        guard let headerSize = bytes.u64(8) else {
+            throw PerfDataError(.truncatedHeader, offset: 8, "header size field missing")
+        }
+        if headerSize == UInt64(Self.pipeHeaderSize) {
+            isPipe = true
+            dataStart = Self.pipeHeaderSize
+            dataEnd = bytes.count
+            return
+        }
+        isPipe = false
+        guard headerSize >= UInt64(Self.fileHeaderSize), headerSize < 1 << 20 else {
+            throw PerfDataError(.truncatedHeader, offset: 8, "header size \(headerSize) is neither 16 (pipe) nor at least \(Self.fileHeaderSize)")
+        }
+        guard bytes.count >= Self.fileHeaderSize else {
+            throw PerfDataError(.truncatedHeader, offset: bytes.count, "file header needs \(Self.fileHeaderSize) bytes, \(bytes.count) present")
+        }
+        let attrSize = Int(bytes.u64(16)!)
+        let attrsOffset = bytes.u64(24)!, attrsSize = bytes.u64(32)!
+        let dataOffset = bytes.u64(40)!, dataSize = bytes.u64(48)!
+        func section(_ offset: UInt64, _ size: UInt64, _ what: String, at field: Int) throws -> (Int, Int) {
+            guard offset <= UInt64(bytes.count), size <= UInt64(bytes.count) - offset else {
+                throw PerfDataError(.truncatedHeader, offset: field,
+                                    "\(what) section [0x\(String(offset, radix: 16)), +\(size)) lies beyond the end of the file (\(bytes.count) bytes)")
+            }
+            return (Int(offset), Int(size))
+        }
+        let (attrsStart, attrsLength) = try section(attrsOffset, attrsSize, "attrs", at: 24)
+        var (start, length) = (Int(dataOffset), Int(0))
+        if dataSize == 0 {
+            guard dataOffset <= UInt64(bytes.count) else {
+                throw PerfDataError(.truncatedHeader, offset: 40, "data offset 0x\(String(dataOffset, radix: 16)) beyond the end of the file")
+            }
+            length = bytes.count - start
+            warnings.append("the data size in the header is 0: perf record did not finish writing this file; reading to its end")
+        } else if dataOffset <= UInt64(bytes.count), dataSize > UInt64(bytes.count) - dataOffset {
+            length = bytes.count - start
+            warnings.append("the data section is cut short (header says \(dataSize) bytes, \(length) present): the file is truncated")
+        } else {
+            (start, length) = try section(dataOffset, dataSize, "data", at: 40)
+        }
+        dataStart = start
+        dataEnd = start + length
+
+        guard attrSize >= EventAttr.minimumSize + 16, attrSize <= 4096 else {
+            throw PerfDataError(.badAttribute, offset: 16, "attr entry size \(attrSize) is not plausible")
+        }
+        guard attrsLength % attrSize == 0 else {
+            throw PerfDataError(.badAttribute, offset: attrsStart, "attrs section of \(attrsLength) bytes is not a multiple of the entry size \(attrSize)")
+        }
+        for index in 0..<(attrsLength / attrSize) {
+            let entry = attrsStart + index * attrSize
+            var attr = try EventAttr.parse(bytes, at: entry, limit: attrSize - 16, fileOffset: entry)
+            let idsOffset = bytes.u64(entry + attrSize - 16)!, idsSize = bytes.u64(entry + attrSize - 8)!
+            guard idsSize % 8 == 0, idsOffset <= UInt64(bytes.count), idsSize <= UInt64(bytes.count) - idsOffset else {
+                throw PerfDataError(.badAttribute, offset: entry + attrSize - 16, "id list of attr \(index) lies outside the file")
+            }
+            for i in 0..<Int(idsSize / 8) {
+                attr.ids.append(bytes.u64(Int(idsOffset) + i * 8)!)
+            }
+            addAttr(attr)
+        }
+        if dataSize != 0 && dataEnd == Int(dataOffset + dataSize) {
+            readFeatureSections(bitmapOffset: 72, sectionsOffset: dataEnd)
+        }
+        applyEventNames()
+    }
+
+    /// Convenience: maps or reads `path` ("-" for standard input) and parses its header.
+    public static func open(path: String) throws -> PerfDataReader {
+        let loaded = path == "-" ? FileReader.readAll(fd: 0, path: "<stdin>") : FileReader.map(path: path)
+        switch loaded {
+        case .failure(let error): throw error
+        case .success(let view): return try PerfDataReader(bytes: view)
+        }
+    }
+
+    /// Total bytes of record data, for progress display.
+    public var dataSize: Int { dataEnd - dataStart }
+
+    private func addAttr(_ attr: EventAttr) {
+        let index = attrs.count
+        attrs.append(attr)
+        for id in attr.ids where idToAttr[id] == nil { idToAttr[id] = index }
+    }
+
+    private func readFeatureSections(bitmapOffset: Int, sectionsOffset: Int) {
+        var cursor = sectionsOffset
+        for feature in 0..<FeatureID.lastFeature {
+            let word = bytes.u64(bitmapOffset + (feature / 64) * 8) ?? 0
+            guard word & (1 << UInt64(feature % 64)) != 0 else { continue }
+            guard let offset = bytes.u64(cursor), let size = bytes.u64(cursor + 8) else {
+                warnings.append("feature section table at offset 0x\(String(cursor, radix: 16)) is cut short; features ignored")
+                return
+            }
+            cursor += 16
+            guard offset <= UInt64(bytes.count), size <= UInt64(bytes.count) - offset,
+                  let view = bytes.slice(Int(offset), Int(size)) else {
+                warnings.append("feature \(feature) points outside the file; ignored")
+                continue
+            }
+            header.parseFeature(feature, view, fileOffset: Int(offset))
+        }
+        warnings.append(contentsOf: header.warnings)
+        header.warnings = []
+    }
+
+    private func applyEventNames() {
+        for (index, entry) in header.eventNames.enumerated() {
+            if let byID = entry.ids.first.flatMap({ idToAttr[$0] }) {
+                attrs[byID].name = entry.name
+            } else if index < attrs.count {
+                attrs[index].name = entry.name
+            }
+        }
+    }
+
+    // MARK: - Records
+
+    /// Reads every record and calls `handler` for each kernel record in time order.
+    /// `progress` is called now and then with (bytes done, bytes total).
+    public func readRecords(progress: ((Int, Int) -> Void)? = nil, _ handler: (PerfRecord) throws -> Void) throws {
+        var lastReport = 0
+        try walk(view: bytes, from: dataStart, to: dataEnd, origin: nil, handler: handler) { offset in
+            if let progress, offset - lastReport > 1 << 22 {
+                lastReport = offset
+                progress(offset - self.dataStart, self.dataEnd - self.dataStart)
+            }
+        }
+        try flush(upTo: .max, handler)
+        if !leftover.isEmpty {
+            warnings.append("compressed data ends inside a record (\(leftover.count) bytes left over); they are ignored")
+            leftover = []
+        }
+    }
+
+    /// Walks the records in `view` between `from` and `to`. `origin` is the file
+    /// offset of the COMPRESSED record the buffer came from, if any. Returns the offset of
+    /// an incomplete trailing record in a decompressed buffer (the rest is carried over).
+    @discardableResult
+    private func walk(view: ByteView, from: Int, to: Int, origin: Int?,
+                      handler: (PerfRecord) throws -> Void, onRecord: (Int) -> Void) throws -> Int {
+        var offset = from
+        while offset < to {
+            let fileOffset = origin ?? offset
+            guard to - offset >= 8, let type = view.u32(offset), let size16 = view.u16(offset + 6) else {
+                if origin != nil { return offset }
+                warnings.append("truncated record at offset 0x\(String(offset, radix: 16)): header needs 8 bytes, \(to - offset) left; the rest of the file is ignored")
+                return to
+            }
+            let size = Int(size16)
+            guard size >= 8 else {
+                throw PerfDataError(.badRecordSize, offset: fileOffset, "record of type \(type) has size \(size), less than its 8-byte header")
+            }
+            guard size <= to - offset else {
+                if origin != nil { return offset }
+                warnings.append("truncated record at offset 0x\(String(offset, radix: 16)): \(RecordType.name(type)) needs \(size) bytes, \(to - offset) left; the rest of the file is ignored")
+                return to
+            }
+            try process(view: view, offset: offset, type: type, size: size, fileOffset: fileOffset, handler: handler)
+            offset += size
+            if origin == nil { onRecord(offset) }
+        }
+        return offset
+    }
+
+    private func process(view: ByteView, offset: Int, type: UInt32, size: Int, fileOffset: Int,
+                         handler: (PerfRecord) throws -> Void) throws {
+        switch type {
+        case RecordType.finishedRound:
+            try flush(upTo: nextFlush, handler)
+            nextFlush = maxTimestamp
+        case RecordType.compressed:
+            try decompress(view.slice(offset + 8, size - 8)!, fileOffset: fileOffset, handler: handler)
+        case RecordType.headerAttr:
+            guard size >= 8 + EventAttr.minimumSize else {
+                throw PerfDataError(.badAttribute, offset: fileOffset, "HEADER_ATTR of \(size) bytes is shorter than an attr")
+            }
+            var attr = try EventAttr.parse(view, at: offset + 8, limit: size - 8, fileOffset: fileOffset)
+            let idBytes = size - 8 - Int(attr.size)
+            for i in 0..<(idBytes / 8) { attr.ids.append(view.u64(offset + 8 + Int(attr.size) + i * 8)!) }
+            addAttr(attr)
+        case RecordType.headerFeature:
+            if let feature = view.u64(offset + 8), feature < UInt64(FeatureID.lastFeature), let body = view.slice(offset + 16, size - 16) {
+                header.parseFeature(Int(feature), body, fileOffset: fileOffset)
+                warnings.append(contentsOf: header.warnings)
+                header.warnings = []
+                if Int(feature) == FeatureID.eventDesc { applyEventNames() }
+            }
+        case RecordType.headerBuildID:
+            if let record = view.slice(offset, size) { header.buildIDs.append(contentsOf: PerfHeaderInfo.parseBuildIDs(record)) }
+        case RecordType.idIndex:
+            try readIDIndex(view, offset: offset, size: size, fileOffset: fileOffset)
+        case RecordType.eventUpdate:
+            // perf_record_event_update: u64 type, u64 id, then the payload; type 2 is NAME.
+            if let kind = view.u64(offset + 8), kind == 2, let id = view.u64(offset + 16),
+               let index = idToAttr[id], let name = view.cString(offset + 24, maxLength: size - 24), !name.isEmpty {
+                attrs[index].name = name
+            }
+        case RecordType.headerEventType, RecordType.headerTracingData, RecordType.threadMap,
+             RecordType.cpuMap, RecordType.finishedInit:
+            skippedRecords += 1
+        case 1..<64:
+            try queue(view: view, offset: offset, type: type, size: size, fileOffset: fileOffset, handler: handler)
+        default:
+            skippedRecords += 1
+        }
+    }
+
+    private func readIDIndex(_ view: ByteView, offset: Int, size: Int, fileOffset: Int) throws {
+        guard let count = view.u64(offset + 8) else { return }
+        let body = size - 16
+        guard count > 0 else { return }
+        guard count <= UInt64(body / 32) else {
+            throw PerfDataError(.badRecord, offset: fileOffset, "ID_INDEX claims \(count) entries but has room for \(body / 32)")
+        }
+        let entrySize = body / Int(count) >= 48 ? 48 : (body / Int(count) >= 40 ? 40 : 32)
+        for i in 0..<Int(count) {
+            let entry = offset + 16 + i * entrySize
+            guard let id = view.u64(entry), let index = view.u64(entry + 8) else { break }
+            if index < UInt64(attrs.count), idToAttr[id] == nil {
+                idToAttr[id] = Int(index)
+                attrs[Int(index)].ids.append(id)
+            }
+        }
+    }
+
+    private func decompress(_ payload: ByteView, fileOffset: Int, handler: (PerfRecord) throws -> Void) throws {
+        compressedRecords += 1
+        if decompressor == nil { decompressor = ZstdDecompressor() }
+        var output = leftover
+        leftover = []
+        let before = output.count
+        if case .failure(let error) = decompressor!.decompress(payload, appendingTo: &output, limit: Self.decompressedLimit) {
+            throw PerfDataError(.compression, offset: fileOffset, "zstd: \(error.message)")
+        }
+        decompressedTotal += output.count - before
+        guard decompressedTotal <= Self.decompressedLimit else {
+            throw PerfDataError(.tooLarge, offset: fileOffset, "decompressed data exceeds \(Self.decompressedLimit >> 30) GiB")
+        }
+        let end = try walk(view: ByteView(output), from: 0, to: output.count, origin: fileOffset, handler: handler, onRecord: { _ in })
+        if end < output.count {
+            leftover = Array(output[end...])
+        }
+    }
+
+    func attrIndex(forID id: UInt64) -> Int? { idToAttr[id] }
+
+    func noteUnknownID() { unknownIDSamples += 1 }
+
+    /// The attribute a record belongs to, or nil for a sample with an unknown id.
+    @inline(__always)
+    private func attrIndex(view: ByteView, offset: Int, type: UInt32, size: Int) -> Int? {
+        if attrs.count <= 1 { return 0 }
+        let first = attrs[0]
+        if type == RecordType.sample {
+            guard let position = first.sampleIDOffset, let id = view.u64(offset + 8 + position) else { return 0 }
+            return idToAttr[id]
+        }
+        guard let fromEnd = first.trailerIDOffsetFromEnd, size - 8 >= first.sampleIDTrailerSize,
+              let id = view.u64(offset + size - fromEnd) else { return 0 }
+        return idToAttr[id] ?? 0
+    }
+
+    private func recordTime(view: ByteView, offset: Int, type: UInt32, size: Int, attr: EventAttr) -> UInt64 {
+        if type == RecordType.sample {
+            guard let position = attr.sampleTimeOffset else { return 0 }
+            return view.u64(offset + 8 + position) ?? 0
+        }
+        guard let timeOffset = attr.trailerTimeOffset else { return 0 }
+        let trailer = attr.sampleIDTrailerSize
+        guard size - 8 >= trailer else { return 0 }
+        return view.u64(offset + size - trailer + timeOffset) ?? 0
+    }
+
+    private func queue(view: ByteView, offset: Int, type: UInt32, size: Int, fileOffset: Int,
+                       handler: (PerfRecord) throws -> Void) throws {
+        guard !attrs.isEmpty else {
+            throw PerfDataError(.badRecord, offset: fileOffset, "\(RecordType.name(type)) record before any event attribute")
+        }
+        let attr = attrs[attrIndex(view: view, offset: offset, type: type, size: size) ?? 0]
+        let time = recordTime(view: view, offset: offset, type: type, size: size, attr: attr)
+        if time == 0 || time == .max {
+            try deliver(view: view, offset: offset, fileOffset: fileOffset, handler)
+            return
+        }
+        if time > maxTimestamp { maxTimestamp = time }
+        pending.append(QueuedRecord(time: time, sequence: sequence, view: view, offset: offset, fileOffset: fileOffset))
+        sequence &+= 1
+    }
+
+    private func flush(upTo limit: UInt64, _ handler: (PerfRecord) throws -> Void) throws {
+        guard !pending.isEmpty else { return }
+        pending.sort { $0.time != $1.time ? $0.time < $1.time : $0.sequence < $1.sequence }
+        var delivered = 0
+        for record in pending {
+            if record.time > limit { break }
+            try deliver(view: record.view, offset: record.offset, fileOffset: record.fileOffset, handler)
+            delivered += 1
+        }
+        pending.removeFirst(delivered)
+    }
+
+    private func deliver(view: ByteView, offset: Int, fileOffset: Int, _ handler: (PerfRecord) throws -> Void) throws {
+        let type = view.u32(offset)!
+        let misc = view.u16(offset + 4)!
+        let size = Int(view.u16(offset + 6)!)
+        guard let record = view.slice(offset, size) else { return }
+        if let decoded = try decode(record, type: type, misc: misc, fileOffset: fileOffset) {
+            try handler(decoded)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import FlamedSystem
+import Logging
+
+/// A file that code was mapped from, with its symbols loaded on first use.
+final class DSO {
+    let path: String
+    let expectedBuildID: [UInt8]?
+    private var loaded = false
+    private(set) var segments: [ELFSegment] = []
+    private(set) var table = SymbolTable()
+    /// Global frame id of this DSO's symbol 0; symbol i has frame id `frameBase + i`.
+    var frameBase: Int32 = -1
+    /// Where the symbols came from, for diagnostics.
+    private(set) var origin = ""
+
+    init(path: String, expectedBuildID: [UInt8]?) {
+        self.path = path
+        self.expectedBuildID = expectedBuildID
+    }
+
+    /// Loads segments and symbols once. Candidates are tried in perf's order: the build-id
+    /// cache's debug file, the system debug directory, the cached copy, then the file itself.
+    /// The first with a `.symtab` supplies symbols; otherwise the first with `.dynsym`.
+    func load(cacheDirectory: String, logger: Logger) {
+        guard !loaded else { return }
+        loaded = true
+        var candidates: [String] = []
+        if let id = expectedBuildID, !id.isEmpty {
+            let hex = id.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+            let head = String(hex.prefix(2)), rest = String(hex.dropFirst(2))
+            let cached = "\(cacheDirectory)/.build-id/\(head)/\(rest)"
+            if path == "[vdso]" {
+                candidates = ["\(cached)/vdso"]
+            } else {
+                candidates = ["\(cached)/debug", "/usr/lib/debug/.build-id/\(head)/\(rest).debug", "\(cached)/elf", path]
+            }
+        } else if !path.hasPrefix("[") {
+            candidates = [path]
+        }
+        // Separate debug files keep the program headers but not always their file offsets,
+        // so segments come from a real binary when there is one.
+        var runtime: ELFImage?
+        var debugRuntime: ELFImage?
+        var fallback: (ELFSymbolTable, String)?
+        for candidate in candidates where FileReader.isRegularFile(candidate) {
+            let isDebugFile = candidate.hasSuffix("/debug") || candidate.hasSuffix(".debug")
+            guard case .success(let image) = ELFImage.open(path: candidate) else { continue }
+            if let expected = expectedBuildID, !expected.isEmpty, let actual = image.buildID, actual != expected {
+                logger.debug("build-id mismatch", metadata: ["file": "\(candidate)"])
+                continue
+            }
+            if !image.segments.isEmpty {
+                if isDebugFile { debugRuntime = debugRuntime ?? image } else { runtime = runtime ?? image }
+            }
+            guard origin.isEmpty else {
+                if runtime != nil { break }
+                continue
+            }
+            let symbols = image.functionSymbols()
+            if symbols.source == ".symtab" {
+                install(symbols, from: candidate)
+                if runtime != nil { break }
+                continue
+            }
+            if fallback == nil && !symbols.symbols.isEmpty { fallback = (symbols, candidate) }
+        }
+        if origin.isEmpty, let (symbols, from) = fallback { install(symbols, from: from) }
+        segments = (runtime ?? debugRuntime)?.segments ?? []
+        if origin.isEmpty && !candidates.isEmpty {
+            logger.debug("no symbols", metadata: ["file": "\(path)"])
+        }
+    }
+
+    private func install(_ symbols: ELFSymbolTable, from file: String) {
+        var entries: [SymbolTable.Entry] = []
+        entries.reserveCapacity(symbols.symbols.count)
+        for symbol in symbols.symbols {
+            var length = 0
+            let start = Int(symbol.nameOffset)
+            while start + length < symbols.strings.count && symbols.strings[start + length] != 0 { length += 1 }
+            entries.append(SymbolTable.Entry(start: symbol.start, size: symbol.size, nameOffset: symbol.nameOffset,
+                                             nameLength: UInt32(length), binding: symbol.binding))
+        }
+        table = SymbolTable(entries: entries, strings: symbols.strings, isKallsyms: false)
+        origin = file
+    }
+
+    /// Converts a file offset to the ELF virtual address symbols use.
+    func virtualAddress(fileOffset: UInt64) -> UInt64? {
+        for segment in segments where fileOffset >= segment.fileOffset && fileOffset < segment.fileOffset &+ max(segment.fileSize, segment.memorySize) {
+            return fileOffset &- segment.fileOffset &+ segment.virtualAddress
+        }
+        return nil
+    }
+}

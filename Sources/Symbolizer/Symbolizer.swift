@@ -1,0 +1,243 @@
+import FlamedSystem
+import Logging
+
+/// One mapping in a process's address space.
+struct Mapping {
+    var start: UInt64
+    var end: UInt64
+    var pageOffset: UInt64
+    var dso: DSO?
+}
+
+/// A process's memory map, shared by its threads and copied on fork.
+final class AddressSpace {
+    var maps: [Mapping] = []
+    /// Resolved frames by lookup address; cleared whenever the maps change.
+    var cache: [UInt64: Int32] = [:]
+
+    init() {}
+
+    init(copying other: AddressSpace) {
+        maps = other.maps
+    }
+
+    /// Inserts a mapping, trimming or removing whatever it overlaps (as a new mmap does).
+    func insert(_ mapping: Mapping) {
+        cache.removeAll(keepingCapacity: true)
+        var result: [Mapping] = []
+        result.reserveCapacity(maps.count + 2)
+        var inserted = false
+        for existing in maps {
+            if existing.end <= mapping.start || existing.start >= mapping.end {
+                if !inserted && existing.start >= mapping.end {
+                    result.append(mapping)
+                    inserted = true
+                }
+                result.append(existing)
+                continue
+            }
+            if existing.start < mapping.start {
+                var left = existing
+                left.end = mapping.start
+                result.append(left)
+            }
+            if !inserted {
+                result.append(mapping)
+                inserted = true
+            }
+            if existing.end > mapping.end {
+                var right = existing
+                right.pageOffset = existing.pageOffset &+ (mapping.end - existing.start)
+                right.start = mapping.end
+                result.append(right)
+            }
+        }
+        if !inserted { result.append(mapping) }
+        maps = result
+    }
+
+    func find(_ address: UInt64) -> Mapping? {
+        var low = 0
+        var high = maps.count
+        while low < high {
+            let mid = (low + high) >> 1
+            if maps[mid].start <= address { low = mid + 1 } else { high = mid }
+        }
+        guard low > 0, address < maps[low - 1].end else { return nil }
+        return maps[low - 1]
+    }
+}
+
+/// Resolves sampled addresses to frame names, following processes through their
+/// MMAP, COMM, FORK and EXIT records as perf does.
+///
+/// Frames are small integer ids; `name(of:)` gives their text. Id 0 is an unresolved user
+/// frame and id 1 an unresolved kernel frame, both `[unknown]`.
+public final class Symbolizer {
+    /// Frame id of an unresolved user-space address.
+    public static let unknownUser: Int32 = 0
+    /// Frame id of an unresolved kernel address.
+    public static let unknownKernel: Int32 = 1
+
+    private let logger: Logger
+    private let cacheDirectory: String
+    private let kernel: KernelSymbols?
+    private var kernelRelocation: UInt64 = 0
+    private var kernelCache: [UInt64: Int32] = [:]
+    private var dsos: [String: DSO] = [:]
+    private var buildIDs: [String: [UInt8]] = [:]
+    private var spaces: [Int32: AddressSpace] = [:]
+    private var comms: [Int32: String] = [:]
+    private var nextFrame: Int32 = 2
+    private var owners: [(base: Int32, dso: DSO?)] = []
+    private var names: [Int32: String] = [:]
+    private var dynamicKernel: [(start: UInt64, end: UInt64, name: String, frame: Int32)] = []
+    private var kernelFrameBase: Int32 = 2
+
+    /// Creates a symbolizer. `kernel` comes from kallsyms; `buildIDs` from the file's
+    /// BUILD_ID feature (path → id); `cacheDirectory` is perf's build-id cache (~/.debug).
+    public init(kernel: KernelSymbols?, buildIDs: [String: [UInt8]], cacheDirectory: String, logger: Logger) {
+        self.kernel = kernel
+        self.buildIDs = buildIDs
+        self.cacheDirectory = cacheDirectory
+        self.logger = logger
+        if let kernel {
+            kernelFrameBase = nextFrame
+            nextFrame += Int32(kernel.table.count)
+        }
+        comms[0] = "swapper"
+    }
+
+    // MARK: Process model
+
+    /// Applies an MMAP/MMAP2 record. Kernel maps set the kernel relocation; user maps
+    /// are added to the process's address space.
+    public func mmap(pid: Int32, start: UInt64, length: UInt64, pageOffset: UInt64, filename: String,
+                     buildID: [UInt8]?, isKernel: Bool) {
+        if isKernel {
+            if filename.hasPrefix("[kernel.kallsyms]"), let text = kernel?.textAddress, pageOffset != 0 {
+                kernelRelocation = text &- pageOffset
+                kernelCache.removeAll()
+            }
+            return
+        }
+        let key = buildID.map { filename + "\u{0}" + $0.map { String($0) }.joined(separator: ",") } ?? filename
+        let dso: DSO?
+        if filename.hasPrefix("//anon") || filename == "[heap]" || filename == "[stack]" || filename.isEmpty
+            || filename.hasPrefix("/memfd:") || filename.hasPrefix("[anon") {
+            dso = nil
+        } else if let existing = dsos[key] {
+            dso = existing
+        } else {
+            let created = DSO(path: filename, expectedBuildID: buildID ?? buildIDs[filename])
+            dsos[key] = created
+            dso = created
+        }
+        space(pid).insert(Mapping(start: start, end: start &+ length, pageOffset: pageOffset, dso: dso))
+    }
+
+    /// Applies a FORK record: the child thread takes the parent's name, and a new process
+    /// gets a copy of the parent's address space.
+    public func fork(pid: Int32, parentPID: Int32, tid: Int32, parentTID: Int32) {
+        if let name = comms[parentTID] ?? comms[parentPID] { comms[tid] = name }
+        if pid != parentPID, let parent = spaces[parentPID] {
+            spaces[pid] = AddressSpace(copying: parent)
+        }
+    }
+
+    /// Applies a COMM record (prctl rename or exec).
+    public func comm(pid: Int32, tid: Int32, name: String) {
+        comms[tid] = name
+    }
+
+    /// Applies an EXIT record. The thread's name and maps are kept for samples that are
+    /// still to come, as perf keeps dead threads.
+    public func exit(pid: Int32, tid: Int32) {}
+
+    /// Applies a KSYMBOL record (BPF programs and other run-time kernel code).
+    public func ksymbol(address: UInt64, length: UInt32, name: String, unregister: Bool) {
+        dynamicKernel.removeAll { $0.start == address }
+        kernelCache.removeAll()
+        guard !unregister else { return }
+        let frame = nextFrame
+        nextFrame += 1
+        owners.append((frame, nil))
+        names[frame] = name
+        dynamicKernel.append((address, address &+ UInt64(length), name, frame))
+    }
+
+    /// The name a thread has now: its last COMM, or perf's `:tid` when none was seen.
+    public func threadName(pid: Int32, tid: Int32) -> String {
+        if let name = comms[tid] { return name }
+        return ":\(tid)"
+    }
+
+    private func space(_ pid: Int32) -> AddressSpace {
+        if let existing = spaces[pid] { return existing }
+        let created = AddressSpace()
+        spaces[pid] = created
+        return created
+    }
+
+    // MARK: Resolution
+
+    /// Resolves a user-space address of process `pid`. Return addresses are looked up at
+    /// `address - 1`, so a call at the very end of a function is charged to that function.
+    public func resolveUser(pid: Int32, address: UInt64, isReturnAddress: Bool) -> Int32 {
+        let lookup = isReturnAddress ? address &- 1 : address
+        guard let space = spaces[pid] else { return Self.unknownUser }
+        if let cached = space.cache[lookup] { return cached }
+        var frame = Self.unknownUser
+        if let mapping = space.find(lookup), let dso = mapping.dso {
+            dso.load(cacheDirectory: cacheDirectory, logger: logger)
+            if dso.frameBase < 0 {
+                dso.frameBase = nextFrame
+                nextFrame += Int32(max(dso.table.count, 1))
+                owners.append((dso.frameBase, dso))
+            }
+            let fileOffset = lookup &- mapping.start &+ mapping.pageOffset
+            if let virtual = dso.virtualAddress(fileOffset: fileOffset), let index = dso.table.find(virtual) {
+                frame = dso.frameBase + Int32(index)
+            }
+        }
+        space.cache[lookup] = frame
+        return frame
+    }
+
+    /// Resolves a kernel address through kallsyms and KSYMBOL records.
+    public func resolveKernel(address: UInt64, isReturnAddress: Bool) -> Int32 {
+        let lookup = isReturnAddress ? address &- 1 : address
+        if let cached = kernelCache[lookup] { return cached }
+        var frame = Self.unknownKernel
+        if let dynamic = dynamicKernel.first(where: { lookup >= $0.start && lookup < $0.end }) {
+            frame = dynamic.frame
+        } else if let kernel, let index = kernel.table.find(lookup &+ kernelRelocation) {
+            frame = kernelFrameBase + Int32(index)
+        }
+        kernelCache[lookup] = frame
+        return frame
+    }
+
+    /// Whether `frame` is kernel code.
+    public func isKernel(_ frame: Int32) -> Bool {
+        if frame == Self.unknownKernel { return true }
+        if frame == Self.unknownUser { return false }
+        if kernel != nil && frame >= kernelFrameBase && frame < kernelFrameBase + Int32(kernel!.table.count) { return true }
+        return dynamicKernel.contains { $0.frame == frame }
+    }
+
+    /// The display name of `frame` (C++ demangled as perf prints it).
+    public func name(of frame: Int32) -> String {
+        if frame == Self.unknownUser || frame == Self.unknownKernel { return "[unknown]" }
+        if let cached = names[frame] { return cached }
+        var result = "[unknown]"
+        if let kernel, frame >= kernelFrameBase && frame < kernelFrameBase + Int32(kernel.table.count) {
+            result = kernel.table.name(Int(frame - kernelFrameBase))
+        } else if let owner = owners.last(where: { $0.base <= frame }), let dso = owner.dso {
+            let index = Int(frame - owner.base)
+            if index < dso.table.count { result = Demangler.perfStyle(dso.table.name(index)) }
+        }
+        names[frame] = result
+        return result
+    }
+}

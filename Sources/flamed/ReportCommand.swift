@@ -1,0 +1,132 @@
+import ArgumentParser
+import FlameRender
+import FlamedReport
+import FlamedSystem
+import Logging
+import PerfData
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `flamed report`: a perf.data file to a flame graph.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Turn a perf.data file into a flame graph.",
+        discussion: """
+            A drop-in for `perf script report flamegraph`: the same tree (all -> comm (pid) -> \
+            frames), written as one self-contained HTML file, perf's JSON, or folded stacks. \
+            Reads perf's file and pipe formats, zstd-compressed recordings (perf record -z) included.
+
+            Examples:
+              perf record -g -- ./app && flamed report
+              perf record -a -g -o - sleep 5 | flamed report -i - -o now.html
+              flamed report -i perf.data -f folded -o - | flamegraph.pl > out.svg
+            """
+    )
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Input perf.data file, or - for perf's pipe format on standard input.", valueName: "file"))
+    var input: String = "perf.data"
+
+    @OptionGroup var outputOptions: OutputOptions
+
+    @Option(name: [.customShort("e"), .long], help: ArgumentHelp("Keep only this event (by the name perf shows, e.g. cpu-clock) when the file has several.", valueName: "event"))
+    var event: String?
+
+    @Option(help: ArgumentHelp("Keep only these process ids (comma-separated).", valueName: "pid[,pid...]"))
+    var pid: String?
+
+    @Option(help: ArgumentHelp("Keep only processes with this name (comm).", valueName: "name"))
+    var comm: String?
+
+    @Option(help: ArgumentHelp("Kernel symbols from this kallsyms file instead of the build-id cache or /proc/kallsyms.", valueName: "file"))
+    var kallsyms: String?
+
+    @Option(help: ArgumentHelp("What node values count: samples (one per sample, as perf) or period.", valueName: "samples|period"))
+    var weight: String = "samples"
+
+    @Option(name: .customLong("max-stack"), help: ArgumentHelp("Most frames used from each callchain, as perf's --max-stack.", valueName: "n"))
+    var maxStack: Int = 127
+
+    @Flag(name: .shortAndLong, help: "Log more detail to standard error.")
+    var verbose = false
+
+    func validate() throws {
+        if input.isEmpty { throw ValidationError("-i needs a file name or -") }
+        if let pid {
+            for part in pid.split(separator: ",", omittingEmptySubsequences: false) where Int32(part) == nil {
+                throw ValidationError("--pid: '\(part)' is not a process id")
+            }
+        }
+        guard ["samples", "period"].contains(weight) else { throw ValidationError("--weight must be samples or period") }
+        guard maxStack > 0 else { throw ValidationError("--max-stack must be positive") }
+    }
+
+    func run() throws {
+        var logger = Logger(label: "flamed.report") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = verbose ? .debug : .warning
+        let inputName = input == "-" ? "<stdin>" : input
+        let outputPath = outputOptions.resolvedPath
+        let format = outputOptions.resolvedFormat
+
+        if case .failure(let error) = OutputFile.checkWritable(outputPath) { fail(error.description) }
+        let reader: PerfDataReader
+        do {
+            reader = try PerfDataReader.open(path: input)
+        } catch let error as FileError {
+            if error.errno == .noSuchFileOrDirectory && input == "perf.data" {
+                fail("\(error.path): no such file (try 'perf record' first)")
+            }
+            fail(error.description)
+        } catch {
+            fail("\(inputName): \(error)")
+        }
+
+        var options = ReportOptions(buildIDCache: Self.buildIDCache())
+        options.eventName = event
+        options.pids = pid.map { Set($0.split(separator: ",").compactMap { Int32($0) }) }
+        options.comm = comm
+        options.kallsymsPath = kallsyms
+        options.weightByPeriod = weight == "period"
+        options.maxStack = maxStack
+
+        let progress = ProgressLine(label: "reading \(inputName)")
+        let report: Report
+        do {
+            report = try ReportBuilder(options: options, logger: logger).build(reader) { done, total in
+                progress.update(done: done, total: total)
+            }
+        } catch {
+            progress.finish()
+            fail("\(inputName): \(error)")
+        }
+        progress.finish()
+        for warning in report.warnings { Terminal.writeError("flamed: warning: \(inputName): \(warning)\n") }
+
+        let bytes: [UInt8]
+        switch format {
+        case .json: bytes = JSONRenderer.render(report.tree)
+        case .folded: bytes = FoldedRenderer.render(report.tree)
+        case .html:
+            bytes = HTMLRenderer.render(report.tree, context: report.context, title: "flamed: \(inputName)",
+                                        colorScheme: outputOptions.colorscheme)
+        }
+        if case .failure(let error) = OutputFile.write(bytes, to: outputPath) { fail(error.description) }
+        if outputPath != "-" {
+            Terminal.writeError("flamed: wrote \(outputPath) (\(report.context.samples) samples, \(report.tree.nodeCount) nodes)\n")
+        }
+    }
+
+    /// perf's build-id cache: $PERF_BUILDID_DIR, else ~/.debug.
+    static func buildIDCache() -> String {
+        if let value = getenv("PERF_BUILDID_DIR") { return String(cString: value) }
+        if let home = getenv("HOME") { return String(cString: home) + "/.debug" }
+        return "/root/.debug"
+    }
+}
+
+/// Prints `flamed: message` on stderr and exits with status 1.
+func fail(_ message: String) -> Never {
+    Terminal.writeError("flamed: \(message)\n")
+    exit(1)
+}
