@@ -30,6 +30,12 @@ public struct ELFSymbolTable: Sendable {
     public var strings: [UInt8]
     /// Which section they came from: ".symtab", ".dynsym" or "" when there were none.
     public var source: String
+
+    public init(symbols: [ELFSymbol], strings: [UInt8], source: String) {
+        self.symbols = symbols
+        self.strings = strings
+        self.source = source
+    }
 }
 
 /// One ELF file opened through libelf. The file descriptor and libelf handle are released
@@ -155,6 +161,70 @@ public final class ELFImage {
             return ELFSymbolTable(symbols: table.symbols, strings: table.strings, source: ".dynsym")
         }
         return ELFSymbolTable(symbols: [], strings: [], source: "")
+    }
+
+    /// Synthesizes `name@plt` symbols for the `.plt` stubs, one per `.rela.plt` (or
+    /// `.rel.plt`) entry in order after the header stub, as perf does for x86-64.
+    public func pltSymbols() -> ELFSymbolTable {
+        var sectionNames = 0
+        guard elf_getshdrstrndx(elf, &sectionNames) == 0 else { return ELFSymbolTable(symbols: [], strings: [], source: "") }
+        var plt: GElf_Shdr?
+        var relocations: (OpaquePointer, GElf_Shdr)?
+        var section: OpaquePointer? = nil
+        while let current = elf_nextscn(elf, section) {
+            section = current
+            var header = GElf_Shdr()
+            guard gelf_getshdr(current, &header) != nil, let namePointer = elf_strptr(elf, sectionNames, Int(header.sh_name)) else { continue }
+            let name = String(cString: namePointer)
+            if name == ".plt" { plt = header }
+            if name == ".rela.plt" && header.sh_type == UInt32(SHT_RELA) { relocations = (current, header) }
+            if name == ".rel.plt" && header.sh_type == UInt32(SHT_REL) && relocations == nil { relocations = (current, header) }
+        }
+        guard let plt, plt.sh_entsize > 0, let (relocationSection, relocationHeader) = relocations,
+              let dynamicSymbols = elf_getscn(elf, Int(relocationHeader.sh_link)),
+              let symbolData = elf_getdata(dynamicSymbols, nil),
+              let relocationData = elf_getdata(relocationSection, nil) else {
+            return ELFSymbolTable(symbols: [], strings: [], source: "")
+        }
+        var symbolHeader = GElf_Shdr()
+        guard gelf_getshdr(dynamicSymbols, &symbolHeader) != nil,
+              let stringSection = elf_getscn(elf, Int(symbolHeader.sh_link)),
+              let stringBytes = Self.sectionBytes(stringSection) else {
+            return ELFSymbolTable(symbols: [], strings: [], source: "")
+        }
+        let isRela = relocationHeader.sh_type == UInt32(SHT_RELA)
+        let entrySize = relocationHeader.sh_entsize > 0 ? Int(relocationHeader.sh_entsize) : (isRela ? 24 : 16)
+        let count = Int(relocationData.pointee.d_size) / entrySize
+        var address = plt.sh_addr &+ plt.sh_entsize
+        var symbols: [ELFSymbol] = []
+        var strings: [UInt8] = []
+        for index in 0..<count {
+            var info: UInt64 = 0
+            if isRela {
+                var relocation = GElf_Rela()
+                guard gelf_getrela(relocationData, Int32(index), &relocation) != nil else { break }
+                info = relocation.r_info
+            } else {
+                var relocation = GElf_Rel()
+                guard gelf_getrel(relocationData, Int32(index), &relocation) != nil else { break }
+                info = relocation.r_info
+            }
+            var symbol = GElf_Sym()
+            var name: [UInt8] = []
+            if gelf_getsym(symbolData, Int32(truncatingIfNeeded: info >> 32), &symbol) != nil, Int(symbol.st_name) < stringBytes.count {
+                var cursor = Int(symbol.st_name)
+                while cursor < stringBytes.count && stringBytes[cursor] != 0 {
+                    name.append(stringBytes[cursor])
+                    cursor += 1
+                }
+            }
+            symbols.append(ELFSymbol(start: address, size: plt.sh_entsize, nameOffset: UInt32(strings.count), binding: 1))
+            strings.append(contentsOf: name)
+            strings.append(contentsOf: Array("@plt".utf8))
+            strings.append(0)
+            address &+= plt.sh_entsize
+        }
+        return ELFSymbolTable(symbols: symbols, strings: strings, source: ".plt")
     }
 
     private func readSymbols(_ section: OpaquePointer) -> (symbols: [ELFSymbol], strings: [UInt8]) {

@@ -66,23 +66,44 @@ final class DSO {
         }
         if origin.isEmpty, let (symbols, from) = fallback { install(symbols, from: from) }
         segments = (runtime ?? debugRuntime)?.segments ?? []
+        if let runtime, !origin.isEmpty {
+            let plt = runtime.pltSymbols()
+            if !plt.symbols.isEmpty { install(pending, plt: plt) }
+        }
         if origin.isEmpty && !candidates.isEmpty {
             logger.debug("no symbols", metadata: ["file": "\(path)"])
         }
     }
 
+    private var pending = ELFSymbolTable(symbols: [], strings: [], source: "")
+
     private func install(_ symbols: ELFSymbolTable, from file: String) {
+        pending = symbols
+        table = SymbolTable(entries: Self.entries(symbols, nameBase: 0), strings: symbols.strings, isKallsyms: false)
+        origin = file
+    }
+
+    /// Rebuilds the table with synthesized PLT symbols merged in.
+    private func install(_ symbols: ELFSymbolTable, plt: ELFSymbolTable) {
+        let base = UInt32(symbols.strings.count)
+        table = SymbolTable(entries: Self.entries(symbols, nameBase: 0), strings: symbols.strings + plt.strings,
+                            isKallsyms: false, extra: Self.entries(plt, nameBase: base))
+        pending = ELFSymbolTable(symbols: [], strings: [], source: "")
+    }
+
+    private static func entries(_ symbols: ELFSymbolTable, nameBase: UInt32) -> [SymbolTable.Entry] {
         var entries: [SymbolTable.Entry] = []
         entries.reserveCapacity(symbols.symbols.count)
-        for symbol in symbols.symbols {
-            var length = 0
-            let start = Int(symbol.nameOffset)
-            while start + length < symbols.strings.count && symbols.strings[start + length] != 0 { length += 1 }
-            entries.append(SymbolTable.Entry(start: symbol.start, size: symbol.size, nameOffset: symbol.nameOffset,
-                                             nameLength: UInt32(length), binding: symbol.binding))
+        symbols.strings.withUnsafeBufferPointer { strings in
+            for symbol in symbols.symbols {
+                var length = 0
+                let start = Int(symbol.nameOffset)
+                while start + length < strings.count && strings[start + length] != 0 { length += 1 }
+                entries.append(SymbolTable.Entry(start: symbol.start, size: symbol.size, nameOffset: symbol.nameOffset + nameBase,
+                                                 nameLength: UInt32(length), binding: symbol.binding))
+            }
         }
-        table = SymbolTable(entries: entries, strings: symbols.strings, isKallsyms: false)
-        origin = file
+        return entries
     }
 
     /// Converts a file offset to the ELF virtual address symbols use.

@@ -42,14 +42,33 @@ public struct SymbolTable: Sendable {
 
     public init() {}
 
-    /// Builds a table from `entries`, whose names point into `strings`.
-    /// `isKallsyms` selects perf's kallsyms rule for the gap between kernel and modules.
-    public init(entries unsorted: [Entry], strings: [UInt8], isKallsyms: Bool) {
+    /// Builds a table from `entries`, whose names point into `strings`, in perf's order of
+    /// steps: ends are fixed up first (so among unsized aliases only the last keeps a
+    /// length), then duplicates are resolved, then `extra` symbols (synthesized PLT stubs,
+    /// always sized) are merged in. `isKallsyms` selects perf's kallsyms rule for the gap
+    /// between kernel and module symbols.
+    public init(entries unsorted: [Entry], strings: [UInt8], isKallsyms: Bool, extra: [Entry] = []) {
         self.strings = strings
         var entries = unsorted
-        entries.sort { $0.start < $1.start }
+        // Stable: aliases keep their file order, as perf's tree inserts equal keys rightwards.
+        entries = entries.enumerated().sorted { $0.element.start != $1.element.start ? $0.element.start < $1.element.start : $0.offset < $1.offset }.map(\.element)
+        for index in entries.indices where entries[index].size == 0 {
+            let start = entries[index].start
+            var end: UInt64
+            if index + 1 < entries.count {
+                let next = entries[index + 1]
+                if isKallsyms && entries[index].isModule != next.isModule {
+                    end = (start &+ 4096 &+ 4095) & ~UInt64(4095)
+                } else {
+                    end = next.start
+                }
+            } else {
+                end = (start & ~UInt64(4095)) &+ 4096
+            }
+            entries[index].size = end &- start
+        }
         var kept: [Entry] = []
-        kept.reserveCapacity(entries.count)
+        kept.reserveCapacity(entries.count + extra.count)
         for entry in entries {
             if let last = kept.last, last.start == entry.start {
                 if Self.prefer(entry, over: last, strings: strings) { kept[kept.count - 1] = entry }
@@ -57,27 +76,17 @@ public struct SymbolTable: Sendable {
             }
             kept.append(entry)
         }
+        if !extra.isEmpty {
+            kept.append(contentsOf: extra)
+            kept = kept.enumerated().sorted { $0.element.start != $1.element.start ? $0.element.start < $1.element.start : $0.offset < $1.offset }.map(\.element)
+        }
         starts.reserveCapacity(kept.count)
         ends.reserveCapacity(kept.count)
         nameOffsets.reserveCapacity(kept.count)
         nameLengths.reserveCapacity(kept.count)
-        for (index, entry) in kept.enumerated() {
-            var end = entry.start &+ entry.size
-            if entry.size == 0 {
-                if index + 1 < kept.count {
-                    let next = kept[index + 1]
-                    if isKallsyms && entry.isModule != next.isModule {
-                        end = (entry.start &+ 4096) & ~UInt64(4095)
-                        if end <= entry.start { end = entry.start &+ 4096 }
-                    } else {
-                        end = next.start
-                    }
-                } else {
-                    end = (entry.start & ~UInt64(4095)) &+ 4096
-                }
-            }
+        for entry in kept {
             starts.append(entry.start)
-            ends.append(end)
+            ends.append(entry.start &+ entry.size)
             nameOffsets.append(entry.nameOffset)
             nameLengths.append(entry.nameLength)
         }

@@ -183,9 +183,17 @@ public final class Symbolizer {
 
     /// Resolves a user-space address of process `pid`. Return addresses are looked up at
     /// `address - 1`, so a call at the very end of a function is charged to that function.
+    /// When nothing contains `address - 1`, `address` itself is tried.
     public func resolveUser(pid: Int32, address: UInt64, isReturnAddress: Bool) -> Int32 {
-        let lookup = isReturnAddress ? address &- 1 : address
         guard let space = spaces[pid] else { return Self.unknownUser }
+        if isReturnAddress {
+            let frame = resolve(in: space, address &- 1)
+            return frame != Self.unknownUser ? frame : resolve(in: space, address)
+        }
+        return resolve(in: space, address)
+    }
+
+    private func resolve(in space: AddressSpace, _ lookup: UInt64) -> Int32 {
         if let cached = space.cache[lookup] { return cached }
         var frame = Self.unknownUser
         if let mapping = space.find(lookup), let dso = mapping.dso {
