@@ -57,9 +57,11 @@ let package = Package(
             name: "PerfDataTests",
             dependencies: ["PerfData", "FlamedSystem"]
         ),
+        .testTarget(name: "FlameRenderTests", dependencies: ["FlameRender", "FlameGraph"]),
         .testTarget(
             name: "FlamedIntegrationTests",
-            dependencies: ["FlamedReport", "FlameGraph", "FlameRender", "Symbolizer", "PerfData", "flamed"]
+            dependencies: ["FlamedReport", "FlameGraph", "FlameRender", "Symbolizer", "PerfData", "flamed"],
+            exclude: ["Fixtures"]
         ),
     ]
 )

@@ -1,6 +1,4 @@
 import FlameGraph
-import Glibc
-func nowX() -> Double { var ts = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts); return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 }
 
 /// Writes a flame tree as the nested JSON of Linux perf's flame graph script.
 ///
@@ -22,29 +20,40 @@ public enum JSONRenderer {
         let firstChild = tree.firstChild
         let nextSibling = tree.nextSibling
 
-        // Everything before a node's value, `{"n": "name", "l": "kind", "v": `, depends only
-        // on its name and kind, so it is encoded once per name and kind that occur, into one
-        // buffer: `heads[headStart[slot] ..< headEnd[slot]]`.
-        let t0 = nowX()
-        let kinds = 4
-        var headStart = [Int](repeating: 0, count: tree.names.count * kinds)
-        var headEnd = [Int](repeating: 0, count: tree.names.count * kinds)
+        // Each name is escaped once. Everything before a node's value,
+        // `{"n": "name", "l": "kind", "v": `, depends only on its name and kind, so it is
+        // assembled once per name and kind that occur, into `heads`.
+        let names = NameTable(tree.names) { name, out in
+            JSONEscape.appendQuoted(name, escapeHTML: escapeHTML, to: &out)
+        }
+        let labels: [[UInt8]] = [FrameKind.root, .user, .kernel, .jit].map {
+            Array(#", "l": "\#($0.label)", "v": "#.utf8)
+        }
+        let kinds = labels.count
+        // `slotHead[name * kinds + kind]` is 1 + the index of that head, or 0 before it is made;
+        // `nodeHead[node]` is the index of the node's head in `headBounds`.
+        var slotHead = [Int32](repeating: 0, count: tree.names.count * kinds)
+        var nodeHead = [Int32](repeating: 0, count: tree.nodeCount)
+        var headBounds: [Int] = [0]
         var heads: [UInt8] = []
         var size = 0
-        for node in 0..<tree.nodeCount {
-            let slot = Int(nodeName[node]) * kinds + Int(nodeKind[node].rawValue)
-            if headEnd[slot] == 0 {
-                headStart[slot] = heads.count
+        for node in 0 ..< tree.nodeCount {
+            let name = nodeName[node]
+            let kind = Int(nodeKind[node].rawValue)
+            let slot = Int(name) * kinds + kind
+            if slotHead[slot] == 0 {
                 heads.append(contentsOf: #"{"n": "#.utf8)
-                JSONEscape.appendQuoted(tree.names[Int(nodeName[node])], escapeHTML: escapeHTML, to: &heads)
-                heads.append(contentsOf: #", "l": "\#(nodeKind[node].label)", "v": "#.utf8)
-                headEnd[slot] = heads.count
+                heads.append(contentsOf: names[name])
+                heads.append(contentsOf: labels[kind])
+                headBounds.append(heads.count)
+                slotHead[slot] = Int32(headBounds.count - 1)
             }
-            size &+= headEnd[slot] &- headStart[slot]
+            let head = Int(slotHead[slot]) - 1
+            nodeHead[node] = Int32(head)
+            size &+= headBounds[head + 1] &- headBounds[head]
         }
-        let childrenStart: [UInt8] = Array(#", "c": ["#.utf8)
-        let t1 = nowX()
         var out: [UInt8] = []
+        // Heads, up to 20 digits, `, "c": [`, `]}` and `, ` per node.
         out.reserveCapacity(size &+ tree.nodeCount &* 32)
 
         // Walk the tree depth first with the parent links instead of recursion, so that
@@ -52,10 +61,12 @@ public enum JSONRenderer {
         var node = FlameTree.root
         outer: while true {
             let index = Int(node)
-            let slot = Int(nodeName[index]) * kinds + Int(nodeKind[index].rawValue)
-            out.append(contentsOf: heads[headStart[slot] ..< headEnd[slot]])
+            let head = Int(nodeHead[index])
+            out.append(contentsOf: heads[headBounds[head] ..< headBounds[head + 1]])
             JSONEscape.appendDecimal(nodeValue[index], to: &out)
-            out.append(contentsOf: childrenStart)
+            for byte in #", "c": ["#.utf8 {
+                out.append(byte)
+            }
             let child = firstChild[index]
             if child != FlameTree.none {
                 node = child
@@ -77,8 +88,6 @@ public enum JSONRenderer {
             }
             break
         }
-        let t2 = nowX()
-        print("prep", (t1-t0)*1000, "loop", (t2-t1)*1000)
         return out
     }
 }

@@ -8,6 +8,7 @@ enum ViewerAssets {
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{TITLE}}</title>
 <style>
@@ -25,7 +26,7 @@ enum ViewerAssets {
 </header>
 <main>
   <div id="status">Hover over a frame for details; click to zoom.</div>
-  <div id="graph"><canvas id="flame"></canvas></div>
+  <div id="graph"><canvas id="flame" role="img" aria-label="Flame graph"></canvas></div>
   <div id="note"></div>
   <details id="context-panel" open>
     <summary>Profile</summary>
@@ -140,9 +141,9 @@ main { padding: 8px 16px 24px; }
 
   var ROW = 18;             // CSS pixels per stack level
   var MAX_CANVAS = 32000;   // device pixels; browsers refuse canvases above 32767
+  var MAX_AREA = 48e6;      // device pixels in all, to keep the canvas' memory reasonable
   var MIN_WIDTH = 0.5;      // frames narrower than this (CSS pixels) are not drawn
   var FONT = '12px ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace';
-  var KINDS = { root: 0, "": 1, kernel: 2, jit: 3 };
   var KIND_NAMES = ["root", "user", "kernel", "jit"];
 
   // Hue ranges [start, width] per frame kind; user frames follow the chosen scheme.
@@ -209,8 +210,7 @@ main { padding: 8px 16px 24px; }
         nameIds.set(n, id);
       }
       nodeName.push(id);
-      var k = KINDS[obj.l];
-      nodeKind.push(k === undefined ? 1 : k);
+      nodeKind.push(obj.l === "root" ? 0 : obj.l === "kernel" ? 2 : obj.l === "jit" ? 3 : 1);
       nodeSelf.push(Number(obj.v) || 0);
       nodeParent.push(parent);
       nodeDepth.push(parent < 0 ? 0 : nodeDepth[parent] + 1);
@@ -259,7 +259,8 @@ main { padding: 8px 16px 24px; }
     h ^= h >>> 13;
     return h >>> 0;
   }
-  var userHues = SCHEMES[document.body.getAttribute("data-scheme")] || SCHEMES["blue-green"];
+  var scheme = document.body.getAttribute("data-scheme");
+  var userHues = Object.prototype.hasOwnProperty.call(SCHEMES, scheme) ? SCHEMES[scheme] : SCHEMES["blue-green"];
   var colorCache = [[], [], [], []];
   function frameColor(node) {
     var kind = nodeKind[node];
@@ -315,7 +316,7 @@ main { padding: 8px 16px 24px; }
 
   // ---- Drawing ----
   var focus = 0;
-  var view = { width: 0, rows: 0, scale: 1, charWidth: 7 };
+  var view = { width: 0, rows: 0, base: 0, charWidth: 7 };
 
   function maxDepthUnder(node) {
     var deepest = nodeDepth[node];
@@ -332,7 +333,7 @@ main { padding: 8px 16px 24px; }
   }
 
   function drawFrame(node, x, width) {
-    var y = nodeDepth[node] * ROW;
+    var y = (nodeDepth[node] - view.base) * ROW;
     ctx.fillStyle = nameMatches && nameMatches[nodeName[node]] ? MATCH_COLOR : frameColor(node);
     ctx.fillRect(x, y, width > 2 ? width - 1 : width, ROW - 1);
     if (width < 20) return;
@@ -351,11 +352,19 @@ main { padding: 8px 16px 24px; }
       note.textContent = "No samples were recorded.";
       return;
     }
+    // Rows from the root to the deepest frame under the focus. A canvas cannot be
+    // arbitrarily tall: first the resolution drops to one pixel per CSS pixel, then rows
+    // are cut, first the ancestors above the focus, then the bottom of the focus' subtree.
     var rows = maxDepthUnder(focus) + 1;
     var ratio = window.devicePixelRatio || 1;
+    var maxHeight = Math.min(MAX_CANVAS, Math.floor(MAX_AREA / (cssWidth * ratio)));
     var scale = ratio;
-    if (rows * ROW * scale > MAX_CANVAS) scale = Math.max(1, MAX_CANVAS / (rows * ROW));
-    var shownRows = Math.min(rows, Math.floor(MAX_CANVAS / (ROW * scale)));
+    if (rows * ROW * scale > maxHeight) {
+      scale = Math.max(1, maxHeight / (rows * ROW));
+      maxHeight = Math.min(MAX_CANVAS, Math.floor(MAX_AREA / (cssWidth * scale)));
+    }
+    var shownRows = Math.max(1, Math.min(rows, Math.floor(maxHeight / (ROW * scale))));
+    var base = Math.min(nodeDepth[focus], rows - shownRows);
     var cssHeight = shownRows * ROW;
 
     canvas.width = Math.round(cssWidth * scale);
@@ -367,23 +376,28 @@ main { padding: 8px 16px 24px; }
     ctx.textBaseline = "middle";
     view.width = cssWidth;
     view.rows = shownRows;
+    view.base = base;
     view.charWidth = ctx.measureText("MMMMMMMMMM").width / 10 || 7;
 
-    note.textContent = shownRows < rows
-      ? "The stack is " + rows + " levels deep; only the first " + shownRows +
-        " levels are drawn. Click a deep frame to zoom in on it."
-      : "";
+    var limit = base + shownRows;   // first depth not drawn
+    var notes = [];
+    if (base > 0) notes.push(base + " levels above are hidden; Reset zoom to see them.");
+    if (limit < rows) {
+      notes.push("The stack is " + rows + " levels deep; levels below " + limit +
+        " are not drawn. Click a frame near the bottom to zoom in on it.");
+    }
+    note.textContent = notes.join(" ");
 
     var origin = left[focus];
     var perUnit = cssWidth / total[focus];
-    for (var a = nodeParent[focus]; a >= 0; a = nodeParent[a]) {
-      if (nodeDepth[a] < shownRows) drawFrame(a, 0, cssWidth);
+    for (var a = nodeParent[focus]; a >= 0 && nodeDepth[a] >= base; a = nodeParent[a]) {
+      drawFrame(a, 0, cssWidth);
     }
     var i = focus;
     var last = end[focus];
     while (i < last) {
       var width = total[i] * perUnit;
-      if (width < MIN_WIDTH || nodeDepth[i] >= shownRows) {
+      if (width < MIN_WIDTH || nodeDepth[i] >= limit) {
         i = end[i];   // children are no wider and no shallower
         continue;
       }
@@ -400,7 +414,7 @@ main { padding: 8px 16px 24px; }
     var perUnit = view.width / total[focus];
     var position = left[focus] + px / perUnit;
     var node = 0;
-    for (var depth = 1; depth <= row; depth++) {
+    for (var depth = 1; depth <= row + view.base; depth++) {
       var found = -1;
       for (var child = node + 1; child < end[node]; child = end[child]) {
         if (position >= left[child] && position < left[child] + total[child]) {
@@ -416,7 +430,9 @@ main { padding: 8px 16px 24px; }
 
   function eventFrame(event) {
     var rect = canvas.getBoundingClientRect();
-    return frameAt(event.clientX - rect.left, event.clientY - rect.top);
+    if (rect.width <= 0) return -1;
+    var x = (event.clientX - rect.left) * view.width / rect.width;
+    return frameAt(x, event.clientY - rect.top);
   }
 
   function describe(node) {
@@ -460,15 +476,26 @@ main { padding: 8px 16px 24px; }
     }
   });
 
+  // Redraw when the graph's width changes (window resizes, a scroll bar appearing once the
+  // canvas is tall) or the pixel ratio does (browser zoom).
   var resizePending = false;
-  window.addEventListener("resize", function () {
+  var drawnRatio = window.devicePixelRatio || 1;
+  function redrawIfResized() {
     if (resizePending) return;
     resizePending = true;
     requestAnimationFrame(function () {
       resizePending = false;
-      draw();
+      var ratio = window.devicePixelRatio || 1;
+      if (byId("graph").clientWidth !== view.width || ratio !== drawnRatio) {
+        drawnRatio = ratio;
+        draw();
+      }
     });
-  });
+  }
+  window.addEventListener("resize", redrawIfResized);
+  if (typeof ResizeObserver === "function") {
+    new ResizeObserver(redrawIfResized).observe(byId("graph"));
+  }
 
   draw();
 })();
