@@ -81,7 +81,7 @@ struct ErrorTests {
     }
 
     @Test("The attrs section outside the file",
-          arguments: [(UInt64(0), UInt64(100_000)), (100_000, 152), (UInt64.max, 152), (UInt64.max - 8, 16), (0, UInt64.max), (8, UInt64.max - 4)])
+          arguments: [(0, 100_000), (100_000, 152), (UInt64.max, 152), (UInt64.max - 8, 16), (0, UInt64.max), (8, UInt64.max - 4)] as [(UInt64, UInt64)])
     func attrsOutside(offset: UInt64, size: UInt64) {
         var bytes = smallFile().bytes
         patch64(&bytes, at: 24, offset)
@@ -101,7 +101,7 @@ struct ErrorTests {
     }
 
     @Test("An attr's id list outside the file, or not a whole number of ids",
-          arguments: [(UInt64(100_000), UInt64(8)), (0, 100_000), (UInt64.max, 8), (8, UInt64.max), (104, 12), (104, 1)])
+          arguments: [(100_000, 8), (0, 100_000), (UInt64.max, 8), (8, UInt64.max), (104, 12), (104, 1)] as [(UInt64, UInt64)])
     func idsOutside(offset: UInt64, size: UInt64) {
         let built = PerfFileBuilder(attrs: [Attr(ids: [1]), Attr(ids: [2])], records: [timed(1)]).build()
         var bytes = built.bytes
@@ -229,11 +229,11 @@ struct ErrorTests {
     }
 
     @Test("READ values that do not fit the record", arguments: [
-        (ReadFormat.group | ReadFormat.id, [UInt64(4), 1, 2]),
+        (ReadFormat.group | ReadFormat.id, [4, 1, 2]),
         (ReadFormat.group | ReadFormat.totalTimeEnabled | ReadFormat.totalTimeRunning, [2, 1]),
         (ReadFormat.totalTimeEnabled | ReadFormat.id, [1, 2]),
         (ReadFormat.id | ReadFormat.lost, []),
-    ])
+    ] as [(UInt64, [UInt64])])
     func readTooShort(format: UInt64, words: [UInt64]) {
         let type = SampleFormat.ip | SampleFormat.read
         let built = PerfFileBuilder(attrs: [Attr(sampleType: type, readFormat: format)], records: [sample(type, ip: 1, read: words)]).build()
@@ -244,9 +244,7 @@ struct ErrorTests {
     func headerAttrTooShort() {
         let short = [record(RecordType.headerAttr, [UInt8](repeating: 0, count: 32))]
         expectPerfError(.badAttribute, at: 16, messageContains: "HEADER_ATTR of 40 bytes is shorter than an attr") { try parseAndRead(pipeStream(short)) }
-        var attr = Attr(size: 96)
-        attr.size = 96
-        var bytes = headerAttrRecord(attr)
+        var bytes = headerAttrRecord(Attr(size: 96))
         patch32(&bytes, at: 8 + 4, 200)
         expectPerfError(.badAttribute, at: 16, messageContains: "attr.size 200 outside 64...96") { try parseAndRead(pipeStream([bytes])) }
         let later = [headerAttrRecord(Attr()), commRecord(pid: 1, tid: 1, name: "x"), bytes]

@@ -286,8 +286,7 @@ struct EventIdentityTests {
 
     @Test("Pipe mode: an older perf's 64-byte attr in HEADER_ATTR (attr.size 0)")
     func pipeOldAttr() throws {
-        var attr = Attr(type: 0, config: 1, sampleType: SampleFormat.ip | SampleFormat.tid, size: 0, ids: [5])
-        attr.size = 0
+        let attr = Attr(type: 0, config: 1, sampleType: SampleFormat.ip | SampleFormat.tid, size: 0, ids: [5])
         let (reader, records) = try readAll(pipeStream([
             headerAttrRecord(attr),
             sample(SampleFormat.ip | SampleFormat.tid, ip: 0x1234, pid: 3, tid: 4),
