@@ -1,3 +1,5 @@
+import FlamedCollections
+
 /// What kind of code a frame is, shown as the JSON `l` field.
 public enum FrameKind: UInt8, Sendable {
     /// The tree's root, `all` (l = "root").
@@ -43,7 +45,7 @@ public struct FlameTree: Sendable {
     public private(set) var firstChild: [Int32] = []
     public private(set) var nextSibling: [Int32] = []
     private var lastChild: [Int32] = []
-    private var childIndex: [UInt64: Int32] = [:]
+    private var childIndex = IntMap(capacity: 1024)
 
     /// Creates a tree holding only the root node.
     public init(rootName: String = "all") {
@@ -74,10 +76,15 @@ public struct FlameTree: Sendable {
     @usableFromInline
     func lookupChild(_ key: UInt64) -> Int32? { childIndex[key] }
 
+    /// The child of `parent` called `name`, if there is one.
+    public func existingChild(of parent: Int32, name: Int32) -> Int32? {
+        childIndex[UInt64(UInt32(bitPattern: parent)) << 32 | UInt64(UInt32(bitPattern: name))]
+    }
+
     @usableFromInline
     mutating func insertChild(key: UInt64, parent: Int32, name: Int32, kind: FrameKind) -> Int32 {
         let node = appendNode(name: name, kind: kind, parent: parent)
-        childIndex[key] = node
+        childIndex.set(key, node)
         let p = Int(parent)
         if firstChild[p] == Self.none {
             firstChild[p] = node

@@ -109,7 +109,7 @@ public struct ReportBuilder {
                     lastTime = max(lastTime, sample.time)
                 }
                 var node = processNode(pid: sample.pid, tid: sample.tid)
-                if let chain = sample.callchain, chain.count > 0 {
+                if let chain = sample.callchain {
                     // The callchain is leaf first; walk it backwards, root to leaf, keeping
                     // at most maxStack real frames nearest the leaf, as perf does.
                     var frames: [Int32] = []
@@ -119,7 +119,13 @@ public struct ReportBuilder {
                     for index in 0..<chain.count {
                         let entry = chain[index]
                         if entry >= CallchainContext.max {
-                            inKernel = entry == CallchainContext.kernel || entry == CallchainContext.guestKernel
+                            // perf knows only these three; any other marker means a corrupt
+                            // chain, which perf discards whole (the sample stays on its process).
+                            guard entry == CallchainContext.kernel || entry == CallchainContext.user || entry == CallchainContext.hypervisor else {
+                                frames.removeAll()
+                                break
+                            }
+                            inKernel = entry == CallchainContext.kernel
                             exact = true
                             continue
                         }
@@ -206,7 +212,8 @@ public struct ReportBuilder {
             candidates.append("/proc/kallsyms")
         }
         for path in candidates {
-            guard case .success(let bytes) = FileReader.readText(path: path) else {
+            let loaded = FileReader.isRegularFile(path) && !path.hasPrefix("/proc/") ? FileReader.map(path: path) : FileReader.readText(path: path)
+            guard case .success(let bytes) = loaded else {
                 if options.kallsymsPath != nil { warnings.append("\(path): cannot read kallsyms; kernel frames are [unknown]") }
                 continue
             }

@@ -8,10 +8,13 @@ public final class ByteStorage: @unchecked Sendable {
     @usableFromInline let base: UnsafeRawPointer?
     @usableFromInline let count: Int
     private let release: @Sendable (UnsafeRawPointer?, Int) -> Void
+    /// Another object that must outlive these bytes (for example the open ELF file they lie in).
+    private let owner: AnyObject?
 
-    init(base: UnsafeRawPointer?, count: Int, release: @escaping @Sendable (UnsafeRawPointer?, Int) -> Void) {
+    init(base: UnsafeRawPointer?, count: Int, owner: AnyObject? = nil, release: @escaping @Sendable (UnsafeRawPointer?, Int) -> Void) {
         self.base = base
         self.count = count
+        self.owner = owner
         self.release = release
     }
 
@@ -34,20 +37,30 @@ public final class ByteStorage: @unchecked Sendable {
 /// Every load checks its range and returns `nil` when it would read past the end, so
 /// parsers built on it cannot read out of bounds whatever the input says.
 public struct ByteView: @unchecked Sendable {
+    /// Keeps the bytes alive; loads go through `base` without touching it.
     @usableFromInline let storage: ByteStorage
-    @usableFromInline let start: Int
+    /// The first visible byte (the storage's base plus this view's start).
+    @usableFromInline let base: UnsafeRawPointer?
     /// Number of bytes visible through this view.
     public let count: Int
 
     public init(storage: ByteStorage) {
         self.storage = storage
-        self.start = 0
+        self.base = storage.base
         self.count = storage.count
     }
 
-    @usableFromInline init(storage: ByteStorage, start: Int, count: Int) {
+    @usableFromInline init(storage: ByteStorage, base: UnsafeRawPointer?, count: Int) {
         self.storage = storage
-        self.start = start
+        self.base = base
+        self.count = count
+    }
+
+    /// A view of `count` bytes at `base` that stay valid as long as `owner` lives
+    /// (for example a section inside a mapping that `owner` keeps open).
+    public init(unownedBytes base: UnsafeRawPointer?, count: Int, owner: AnyObject) {
+        self.storage = ByteStorage(base: base, count: count, owner: owner) { _, _ in }
+        self.base = base
         self.count = count
     }
 
@@ -65,51 +78,64 @@ public struct ByteView: @unchecked Sendable {
     @inlinable
     public func slice(_ offset: Int, _ length: Int) -> ByteView? {
         guard contains(offset, length) else { return nil }
-        return ByteView(storage: storage, start: start + offset, count: length)
+        return ByteView(storage: storage, base: base.map { $0 + offset }, count: length)
     }
 
     @inlinable @inline(__always)
     public func u8(_ offset: Int) -> UInt8? {
-        guard contains(offset, 1), let base = storage.base else { return nil }
-        return base.load(fromByteOffset: start + offset, as: UInt8.self)
+        guard contains(offset, 1), let base else { return nil }
+        return base.load(fromByteOffset: offset, as: UInt8.self)
     }
 
     @inlinable @inline(__always)
     public func u16(_ offset: Int) -> UInt16? {
-        guard contains(offset, 2), let base = storage.base else { return nil }
-        return base.loadUnaligned(fromByteOffset: start + offset, as: UInt16.self)
+        guard contains(offset, 2), let base else { return nil }
+        return base.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
     }
 
     @inlinable @inline(__always)
     public func u32(_ offset: Int) -> UInt32? {
-        guard contains(offset, 4), let base = storage.base else { return nil }
-        return base.loadUnaligned(fromByteOffset: start + offset, as: UInt32.self)
+        guard contains(offset, 4), let base else { return nil }
+        return base.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
     }
 
     @inlinable @inline(__always)
     public func u64(_ offset: Int) -> UInt64? {
-        guard contains(offset, 8), let base = storage.base else { return nil }
-        return base.loadUnaligned(fromByteOffset: start + offset, as: UInt64.self)
+        guard contains(offset, 8), let base else { return nil }
+        return base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
     }
 
     /// Copies `length` bytes starting at `offset`.
     public func bytes(_ offset: Int, _ length: Int) -> [UInt8]? {
-        guard contains(offset, length), let base = storage.base else { return length == 0 && contains(offset, 0) ? [] : nil }
-        return Array(UnsafeRawBufferPointer(start: base + start + offset, count: length))
+        guard contains(offset, length), let base else { return length == 0 && contains(offset, 0) ? [] : nil }
+        return Array(UnsafeRawBufferPointer(start: base + offset, count: length))
     }
 
     /// A NUL-terminated string within `[offset, offset+maxLength)`, decoded as UTF-8
     /// with invalid sequences repaired. Without a NUL the whole range is used.
     public func cString(_ offset: Int, maxLength: Int) -> String? {
-        guard contains(offset, maxLength), let base = storage.base else { return nil }
-        let buffer = UnsafeRawBufferPointer(start: base + start + offset, count: maxLength)
+        guard contains(offset, maxLength), let base else { return nil }
+        let buffer = UnsafeRawBufferPointer(start: base + offset, count: maxLength)
         let end = buffer.firstIndex(of: 0) ?? maxLength
         return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[0..<end]), as: UTF8.self)
     }
 
+    /// The length of the NUL-terminated string at `offset` (up to the end of the view).
+    public func cStringLength(_ offset: Int) -> Int {
+        guard offset >= 0, offset < count, let base else { return 0 }
+        let buffer = UnsafeRawBufferPointer(start: base + offset, count: count - offset)
+        return buffer.firstIndex(of: 0) ?? buffer.count
+    }
+
+    /// The UTF-8 text of `length` bytes at `offset` (invalid sequences repaired).
+    public func string(_ offset: Int, _ length: Int) -> String? {
+        guard contains(offset, length), let base else { return length == 0 ? "" : nil }
+        return String(decoding: UnsafeRawBufferPointer(start: base + offset, count: length), as: UTF8.self)
+    }
+
     /// Calls `body` with the bytes of this view. The pointer must not escape.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        guard let base = storage.base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
-        return try body(UnsafeRawBufferPointer(start: base + start, count: count))
+        guard let base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 }

@@ -27,11 +27,12 @@ public struct ELFSymbol: Sendable {
 /// The function symbols of one ELF file and the string bytes their names point into.
 public struct ELFSymbolTable: Sendable {
     public var symbols: [ELFSymbol]
-    public var strings: [UInt8]
+    /// The string table, in place in the mapped file (kept open while this view lives).
+    public var strings: ByteView
     /// Which section they came from: ".symtab", ".dynsym" or "" when there were none.
     public var source: String
 
-    public init(symbols: [ELFSymbol], strings: [UInt8], source: String) {
+    public init(symbols: [ELFSymbol], strings: ByteView, source: String) {
         self.symbols = symbols
         self.strings = strings
         self.source = source
@@ -160,14 +161,14 @@ public final class ELFImage {
             let table = readSymbols(dynsym)
             return ELFSymbolTable(symbols: table.symbols, strings: table.strings, source: ".dynsym")
         }
-        return ELFSymbolTable(symbols: [], strings: [], source: "")
+        return ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
     }
 
     /// Synthesizes `name@plt` symbols for the `.plt` stubs, one per `.rela.plt` (or
     /// `.rel.plt`) entry in order after the header stub, as perf does for x86-64.
     public func pltSymbols() -> ELFSymbolTable {
         var sectionNames = 0
-        guard elf_getshdrstrndx(elf, &sectionNames) == 0 else { return ELFSymbolTable(symbols: [], strings: [], source: "") }
+        guard elf_getshdrstrndx(elf, &sectionNames) == 0 else { return ELFSymbolTable(symbols: [], strings: ByteView([]), source: "") }
         var plt: GElf_Shdr?
         var relocations: (OpaquePointer, GElf_Shdr)?
         var section: OpaquePointer? = nil
@@ -184,13 +185,13 @@ public final class ELFImage {
               let dynamicSymbols = elf_getscn(elf, Int(relocationHeader.sh_link)),
               let symbolData = elf_getdata(dynamicSymbols, nil),
               let relocationData = elf_getdata(relocationSection, nil) else {
-            return ELFSymbolTable(symbols: [], strings: [], source: "")
+            return ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
         }
         var symbolHeader = GElf_Shdr()
         guard gelf_getshdr(dynamicSymbols, &symbolHeader) != nil,
               let stringSection = elf_getscn(elf, Int(symbolHeader.sh_link)),
               let stringBytes = Self.sectionBytes(stringSection) else {
-            return ELFSymbolTable(symbols: [], strings: [], source: "")
+            return ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
         }
         let isRela = relocationHeader.sh_type == UInt32(SHT_RELA)
         let entrySize = relocationHeader.sh_entsize > 0 ? Int(relocationHeader.sh_entsize) : (isRela ? 24 : 16)
@@ -224,30 +225,45 @@ public final class ELFImage {
             strings.append(0)
             address &+= plt.sh_entsize
         }
-        return ELFSymbolTable(symbols: symbols, strings: strings, source: ".plt")
+        return ELFSymbolTable(symbols: symbols, strings: ByteView(strings), source: ".plt")
     }
 
-    private func readSymbols(_ section: OpaquePointer) -> (symbols: [ELFSymbol], strings: [UInt8]) {
+    private func readSymbols(_ section: OpaquePointer) -> (symbols: [ELFSymbol], strings: ByteView) {
         var header = GElf_Shdr()
         guard gelf_getshdr(section, &header) != nil,
               let stringSection = elf_getscn(elf, Int(header.sh_link)),
               let stringBytes = Self.sectionBytes(stringSection),
-              let data = elf_getdata(section, nil) else { return ([], []) }
+              let data = elf_getdata(section, nil) else { return ([], ByteView([])) }
         let entrySize = header.sh_entsize == 0 ? 24 : Int(header.sh_entsize)
         let total = Int(data.pointee.d_size) / entrySize
         var symbols: [ELFSymbol] = []
         symbols.reserveCapacity(total / 2)
+        // perf also keeps labels (untyped symbols) that lie in text sections, such as _start.
+        var textSections = Set<UInt16>()
+        var sectionNames = 0
+        if elf_getshdrstrndx(elf, &sectionNames) == 0 {
+            var scan: OpaquePointer? = nil
+            while let current = elf_nextscn(elf, scan) {
+                scan = current
+                var sectionHeader = GElf_Shdr()
+                guard gelf_getshdr(current, &sectionHeader) != nil,
+                      let name = elf_strptr(elf, sectionNames, Int(sectionHeader.sh_name)),
+                      strstr(name, "text") != nil else { continue }
+                textSections.insert(UInt16(truncatingIfNeeded: elf_ndxscn(current)))
+            }
+        }
         var symbol = GElf_Sym()
         for index in 0..<total {
             guard gelf_getsym(data, Int32(index), &symbol) != nil else { continue }
             let type = symbol.st_info & 0xf
-            guard type == UInt8(STT_FUNC) || type == UInt8(STT_GNU_IFUNC) else { continue }
+            let visibility = symbol.st_other & 0x3
+            let isLabel = type == UInt8(STT_NOTYPE) && symbol.st_shndx != UInt16(SHN_ABS)
+                && visibility != UInt8(STV_HIDDEN) && visibility != UInt8(STV_INTERNAL) && textSections.contains(symbol.st_shndx)
+            guard type == UInt8(STT_FUNC) || type == UInt8(STT_GNU_IFUNC) || type == UInt8(STT_OBJECT) || isLabel else { continue }
             guard symbol.st_name != 0, symbol.st_shndx != UInt16(SHN_UNDEF), Int(symbol.st_name) < stringBytes.count else { continue }
             symbols.append(ELFSymbol(start: symbol.st_value, size: symbol.st_size,
                                      nameOffset: symbol.st_name, binding: symbol.st_info >> 4))
         }
-        var strings = Array(stringBytes)
-        strings.append(0)
-        return (symbols, strings)
+        return (symbols, ByteView(unownedBytes: stringBytes.baseAddress, count: stringBytes.count, owner: self))
     }
 }

@@ -9,6 +9,8 @@ public struct ZstdError: Error, Sendable {
 /// for the whole file, as `perf record -z` writes one frame per record.
 public final class ZstdDecompressor {
     private let stream: OpaquePointer
+    /// Whether the last input ended in the middle of a zstd frame.
+    public private(set) var isInsideFrame = false
 
     public init() {
         stream = ZSTD_createDStream()
@@ -34,6 +36,7 @@ public final class ZstdDecompressor {
                     return .failure(ZstdError(message: String(cString: ZSTD_getErrorName(status))))
                 }
                 output.append(contentsOf: chunk[0..<produced])
+                isInsideFrame = status != 0
                 if output.count > limit { return .failure(ZstdError(message: "decompressed data exceeds \(limit) bytes")) }
                 if produced == 0 && status != 0 && inBuffer.pos == inBuffer.size { break }
             }

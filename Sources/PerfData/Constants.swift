@@ -12,6 +12,8 @@ public enum RecordType {
     public static let mmap2: UInt32 = 10
     public static let lostSamples: UInt32 = 13
     public static let ksymbol: UInt32 = 17
+    public static let auxtrace: UInt32 = 71
+    public static let compressed2: UInt32 = 83
     public static let headerAttr: UInt32 = 64
     public static let headerEventType: UInt32 = 65
     public static let headerTracingData: UInt32 = 66
@@ -49,6 +51,8 @@ public enum RecordType {
         case eventUpdate: return "EVENT_UPDATE"
         case headerFeature: return "HEADER_FEATURE"
         case compressed: return "COMPRESSED"
+        case compressed2: return "COMPRESSED2"
+        case auxtrace: return "AUXTRACE"
         default: return "type \(type)"
         }
     }

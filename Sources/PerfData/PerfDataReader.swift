@@ -78,7 +78,11 @@ public final class PerfDataReader {
         guard bytes.count >= Self.fileHeaderSize else {
             throw PerfDataError(.truncatedHeader, offset: bytes.count, "file header needs \(Self.fileHeaderSize) bytes, \(bytes.count) present")
         }
-        let attrSize = Int(bytes.u64(16)!)
+        let rawAttrSize = bytes.u64(16)!
+        guard rawAttrSize >= UInt64(EventAttr.minimumSize + 16), rawAttrSize <= 4096 else {
+            throw PerfDataError(.badAttribute, offset: 16, "attr entry size \(rawAttrSize) is not plausible")
+        }
+        let attrSize = Int(rawAttrSize)
         let attrsOffset = bytes.u64(24)!, attrsSize = bytes.u64(32)!
         let dataOffset = bytes.u64(40)!, dataSize = bytes.u64(48)!
         func section(_ offset: UInt64, _ size: UInt64, _ what: String, at field: Int) throws -> (Int, Int) {
@@ -89,25 +93,24 @@ public final class PerfDataReader {
             return (Int(offset), Int(size))
         }
         let (attrsStart, attrsLength) = try section(attrsOffset, attrsSize, "attrs", at: 24)
+        guard dataOffset <= UInt64(bytes.count) else {
+            throw PerfDataError(.truncatedHeader, offset: 40, "data offset 0x\(String(dataOffset, radix: 16)) beyond the end of the file (\(bytes.count) bytes)")
+        }
         var (start, length) = (Int(dataOffset), Int(0))
+        var complete = false
         if dataSize == 0 {
-            guard dataOffset <= UInt64(bytes.count) else {
-                throw PerfDataError(.truncatedHeader, offset: 40, "data offset 0x\(String(dataOffset, radix: 16)) beyond the end of the file")
-            }
             length = bytes.count - start
             warnings.append("the data size in the header is 0: perf record did not finish writing this file; reading to its end")
-        } else if dataOffset <= UInt64(bytes.count), dataSize > UInt64(bytes.count) - dataOffset {
+        } else if dataSize > UInt64(bytes.count) - dataOffset {
             length = bytes.count - start
             warnings.append("the data section is cut short (header says \(dataSize) bytes, \(length) present): the file is truncated")
         } else {
             (start, length) = try section(dataOffset, dataSize, "data", at: 40)
+            complete = true
         }
         dataStart = start
         dataEnd = start + length
 
-        guard attrSize >= EventAttr.minimumSize + 16, attrSize <= 4096 else {
-            throw PerfDataError(.badAttribute, offset: 16, "attr entry size \(attrSize) is not plausible")
-        }
         guard attrsLength % attrSize == 0 else {
             throw PerfDataError(.badAttribute, offset: attrsStart, "attrs section of \(attrsLength) bytes is not a multiple of the entry size \(attrSize)")
         }
@@ -123,7 +126,7 @@ public final class PerfDataReader {
             }
             addAttr(attr)
         }
-        if dataSize != 0 && dataEnd == Int(dataOffset + dataSize) {
+        if complete {
             readFeatureSections(bitmapOffset: 72, sectionsOffset: dataEnd)
         }
         applyEventNames()
@@ -195,6 +198,9 @@ public final class PerfDataReader {
             warnings.append("compressed data ends inside a record (\(leftover.count) bytes left over); they are ignored")
             leftover = []
         }
+        if decompressor?.isInsideFrame == true {
+            warnings.append("compressed data ends inside a zstd frame; the file is truncated")
+        }
     }
 
     /// Walks the records in `view` between `from` and `to`. `origin` is the file
@@ -222,6 +228,16 @@ public final class PerfDataReader {
             }
             try process(view: view, offset: offset, type: type, size: size, fileOffset: fileOffset, handler: handler)
             offset += size
+            // AUXTRACE and pipe-mode TRACING_DATA are followed by payload their size omits.
+            if type == RecordType.auxtrace || type == RecordType.headerTracingData {
+                let payload = type == RecordType.auxtrace ? view.u64(offset - size + 8) : view.u32(offset - size + 8).map { (UInt64($0) + 7) & ~7 }
+                guard let payload, payload <= UInt64(to - offset) else {
+                    if origin != nil { return offset - size }
+                    warnings.append("truncated \(RecordType.name(type)) payload at offset 0x\(String(offset, radix: 16)); the rest of the file is ignored")
+                    return to
+                }
+                offset += Int(payload)
+            }
             if origin == nil { onRecord(offset) }
         }
         return offset
@@ -235,6 +251,11 @@ public final class PerfDataReader {
             nextFlush = maxTimestamp
         case RecordType.compressed:
             try decompress(view.slice(offset + 8, size - 8)!, fileOffset: fileOffset, handler: handler)
+        case RecordType.compressed2:
+            guard let length = view.u64(offset + 8), length <= UInt64(size - 16) else {
+                throw PerfDataError(.badRecord, offset: fileOffset, "COMPRESSED2 data size does not fit its \(size)-byte record")
+            }
+            try decompress(view.slice(offset + 16, Int(length))!, fileOffset: fileOffset, handler: handler)
         case RecordType.headerAttr:
             guard size >= 8 + EventAttr.minimumSize else {
                 throw PerfDataError(.badAttribute, offset: fileOffset, "HEADER_ATTR of \(size) bytes is shorter than an attr")
@@ -277,9 +298,9 @@ public final class PerfDataReader {
         guard count <= UInt64(body / 32) else {
             throw PerfDataError(.badRecord, offset: fileOffset, "ID_INDEX claims \(count) entries but has room for \(body / 32)")
         }
-        let entrySize = body / Int(count) >= 48 ? 48 : (body / Int(count) >= 40 ? 40 : 32)
+        // {id, idx, cpu, tid} entries; guest recordings append a second block after them.
         for i in 0..<Int(count) {
-            let entry = offset + 16 + i * entrySize
+            let entry = offset + 16 + i * 32
             guard let id = view.u64(entry), let index = view.u64(entry + 8) else { break }
             if index < UInt64(attrs.count), idToAttr[id] == nil {
                 idToAttr[id] = Int(index)
@@ -317,7 +338,7 @@ public final class PerfDataReader {
         if attrs.count <= 1 { return 0 }
         let first = attrs[0]
         if type == RecordType.sample {
-            guard let position = first.sampleIDOffset, let id = view.u64(offset + 8 + position) else { return 0 }
+            guard let position = first.sampleIDOffset, 8 + position + 8 <= size, let id = view.u64(offset + 8 + position) else { return 0 }
             return idToAttr[id]
         }
         guard let fromEnd = first.trailerIDOffsetFromEnd, size - 8 >= first.sampleIDTrailerSize,
@@ -327,7 +348,7 @@ public final class PerfDataReader {
 
     private func recordTime(view: ByteView, offset: Int, type: UInt32, size: Int, attr: EventAttr) -> UInt64 {
         if type == RecordType.sample {
-            guard let position = attr.sampleTimeOffset else { return 0 }
+            guard let position = attr.sampleTimeOffset, 8 + position + 8 <= size else { return 0 }
             return view.u64(offset + 8 + position) ?? 0
         }
         guard let timeOffset = attr.trailerTimeOffset else { return 0 }

@@ -75,35 +75,25 @@ final class DSO {
         }
     }
 
-    private var pending = ELFSymbolTable(symbols: [], strings: [], source: "")
+    private var pending = ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
 
     private func install(_ symbols: ELFSymbolTable, from file: String) {
         pending = symbols
-        table = SymbolTable(entries: Self.entries(symbols, nameBase: 0), strings: symbols.strings, isKallsyms: false)
+        table = SymbolTable(entries: Self.entries(symbols), strings: symbols.strings, isKallsyms: false)
         origin = file
     }
 
     /// Rebuilds the table with synthesized PLT symbols merged in.
     private func install(_ symbols: ELFSymbolTable, plt: ELFSymbolTable) {
-        let base = UInt32(symbols.strings.count)
-        table = SymbolTable(entries: Self.entries(symbols, nameBase: 0), strings: symbols.strings + plt.strings,
-                            isKallsyms: false, extra: Self.entries(plt, nameBase: base))
-        pending = ELFSymbolTable(symbols: [], strings: [], source: "")
+        table = SymbolTable(entries: Self.entries(symbols), strings: symbols.strings, isKallsyms: false,
+                            extra: Self.entries(plt), extraStrings: plt.strings)
+        pending = ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
     }
 
-    private static func entries(_ symbols: ELFSymbolTable, nameBase: UInt32) -> [SymbolTable.Entry] {
-        var entries: [SymbolTable.Entry] = []
-        entries.reserveCapacity(symbols.symbols.count)
-        symbols.strings.withUnsafeBufferPointer { strings in
-            for symbol in symbols.symbols {
-                var length = 0
-                let start = Int(symbol.nameOffset)
-                while start + length < strings.count && strings[start + length] != 0 { length += 1 }
-                entries.append(SymbolTable.Entry(start: symbol.start, size: symbol.size, nameOffset: symbol.nameOffset + nameBase,
-                                                 nameLength: UInt32(length), binding: symbol.binding))
-            }
+    private static func entries(_ symbols: ELFSymbolTable) -> [SymbolTable.Entry] {
+        symbols.symbols.map {
+            SymbolTable.Entry(start: $0.start, size: $0.size, nameOffset: $0.nameOffset, binding: $0.binding)
         }
-        return entries
     }
 
     /// Converts a file offset to the ELF virtual address symbols use.

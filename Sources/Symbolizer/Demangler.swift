@@ -5,7 +5,17 @@ public enum Demangler {
     /// C++ (Itanium) names are demangled without the top-level parameter list and return
     /// type, as perf prints them; other names are returned unchanged.
     public static func perfStyle(_ name: String) -> String {
-        guard name.hasPrefix("_Z"), let full = CxxABI.demangle(name) else { return name }
+        guard name.hasPrefix("_Z") else { return name }
+        // LLVM's function merging appends "Tm" to the mangled name; perf still demangles it.
+        guard let full = CxxABI.demangle(name) ?? (name.hasSuffix("Tm") ? CxxABI.demangle(String(name.dropLast(2))) : nil) else {
+            return name
+        }
+        // Special names keep their full form in perf's output.
+        for prefix in ["non-virtual thunk to ", "virtual thunk to ", "covariant return thunk to ", "vtable for ",
+                       "typeinfo for ", "typeinfo name for ", "VTT for ", "construction vtable for ", "guard variable for "]
+        where full.hasPrefix(prefix) {
+            return full
+        }
         return stripSignature(full)
     }
 
@@ -41,7 +51,13 @@ public enum Demangler {
             case UInt8(ascii: ">"): angle -= 1
             case UInt8(ascii: "("), UInt8(ascii: "{"), UInt8(ascii: "["): paren += 1
             case UInt8(ascii: ")"), UInt8(ascii: "}"), UInt8(ascii: "]"): paren -= 1
-            case UInt8(ascii: " ") where angle == 0 && paren == 0: lastSpace = position
+            case UInt8(ascii: " ") where angle == 0 && paren == 0:
+                // "f(int) const::$_0::operator()" has a space that is not a return type's.
+                let rest = bytes[(position + 1)...]
+                if !rest.starts(with: Array("const".utf8)) && !rest.starts(with: Array("volatile".utf8))
+                    && !rest.starts(with: Array("&".utf8)) && !rest.starts(with: Array("[clone".utf8)) {
+                    lastSpace = position
+                }
             default: break
             }
         }

@@ -6,52 +6,46 @@ public struct KernelSymbols: Sendable {
     /// The address of `_text`, used to relocate when the file is from another boot.
     public let textAddress: UInt64?
 
-    /// Parses kallsyms text. Only text, weak, data and bss symbols are kept (perf's filter),
-    /// and a `\t[module]` suffix is removed from the name.
+    /// Parses kallsyms text. Only text, weak, data and bss symbols are kept (perf's filter);
+    /// names are read in place, without their `\t[module]` suffix.
     public init(parsing view: ByteView) {
         var entries: [SymbolTable.Entry] = []
-        var strings: [UInt8] = []
         var text: UInt64?
         view.withUnsafeBytes { bytes in
-            entries.reserveCapacity(bytes.count / 40)
-            strings.reserveCapacity(bytes.count / 2)
-            var index = 0
+            guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
             let count = bytes.count
+            entries.reserveCapacity(count / 40)
+            var index = 0
             while index < count {
-                var lineEnd = index
-                while lineEnd < count && bytes[lineEnd] != 10 { lineEnd += 1 }
-                defer { index = lineEnd + 1 }
                 var cursor = index
                 var address: UInt64 = 0
                 var digits = 0
-                while cursor < lineEnd, let digit = Self.hexValue(bytes[cursor]) {
+                while cursor < count, let digit = Self.hexValue(base[cursor]) {
                     address = address &<< 4 | UInt64(digit)
                     cursor += 1
                     digits += 1
                 }
-                guard digits > 0, cursor + 2 < lineEnd, bytes[cursor] == 32 else { continue }
-                let type = bytes[cursor + 1] | 0x20
-                guard bytes[cursor + 2] == 32 else { continue }
+                // "<hex> <type> <name>[\t[module]]\n"
+                var lineEnd = cursor
+                while lineEnd < count && base[lineEnd] != 10 { lineEnd += 1 }
+                defer { index = lineEnd + 1 }
+                guard digits > 0, cursor + 3 < lineEnd, base[cursor] == 32, base[cursor + 2] == 32 else { continue }
+                let rawType = base[cursor + 1]
+                let type = rawType | 0x20
                 guard type == UInt8(ascii: "t") || type == UInt8(ascii: "w") || type == UInt8(ascii: "d") || type == UInt8(ascii: "b") else { continue }
-                let upper = bytes[cursor + 1] < 0x60
                 let nameStart = cursor + 3
                 var nameEnd = nameStart
-                while nameEnd < lineEnd && bytes[nameEnd] != 9 && bytes[nameEnd] != 32 { nameEnd += 1 }
-                guard nameEnd > nameStart else { continue }
-                let isModule = nameEnd < lineEnd
-                let offset = UInt32(strings.count)
-                strings.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd]))
-                let binding: UInt8 = type == UInt8(ascii: "w") ? 2 : (upper ? 1 : 0)
-                let length = UInt32(nameEnd - nameStart)
-                if text == nil, length == 5, bytes[nameStart] == UInt8(ascii: "_"), bytes[nameStart + 1] == UInt8(ascii: "t"),
-                   bytes[nameStart + 2] == UInt8(ascii: "e"), bytes[nameStart + 3] == UInt8(ascii: "x"), bytes[nameStart + 4] == UInt8(ascii: "t") {
+                while nameEnd < lineEnd && base[nameEnd] != 9 { nameEnd += 1 }
+                let binding: UInt8 = type == UInt8(ascii: "w") ? 2 : (rawType < 0x60 ? 1 : 0)
+                if text == nil, nameEnd - nameStart == 5, base[nameStart] == 95, base[nameStart + 1] == 116,
+                   base[nameStart + 2] == 101, base[nameStart + 3] == 120, base[nameStart + 4] == 116 {
                     text = address
                 }
-                entries.append(SymbolTable.Entry(start: address, size: 0, nameOffset: offset, nameLength: length,
-                                                 binding: binding, isModule: isModule, comparedLength: UInt32(lineEnd - nameStart)))
+                entries.append(SymbolTable.Entry(start: address, size: 0, nameOffset: UInt32(truncatingIfNeeded: nameStart),
+                                                 binding: binding, isModule: nameEnd < lineEnd))
             }
         }
-        table = SymbolTable(entries: entries, strings: strings, isKallsyms: true)
+        table = SymbolTable(entries: entries, strings: view, isKallsyms: true)
         textAddress = text
     }
 

@@ -1,57 +1,61 @@
+import FlamedSystem
+
 /// A sorted, compact table of function symbols for one object (an ELF file or the kernel).
 ///
-/// Built the way perf builds its tables so names match perf's: when several symbols share
-/// an address the best one is kept (sized over unsized, global over weak over local, fewer
-/// leading underscores, then the longer name), and a symbol without a size ends where the
-/// next one starts.
+/// Names stay where they are (in the mapped string table or kallsyms text) and are only
+/// read for symbols that are looked up. Built the way perf builds its tables so names
+/// match perf's: symbol ends are fixed up first (a symbol without a size ends where the
+/// next one starts), then among symbols at one address the best is kept (one with a
+/// length over one without, global over weak over local, fewer leading underscores, then
+/// the longer name), then synthesized PLT stubs are merged in.
 public struct SymbolTable: Sendable {
     /// Start addresses, ascending.
     public private(set) var starts: [UInt64] = []
     /// End addresses (exclusive).
     public private(set) var ends: [UInt64] = []
     private var nameOffsets: [UInt32] = []
-    private var nameLengths: [UInt32] = []
-    private var strings: [UInt8] = []
+    private var strings: ByteView
+    private var extraStrings: ByteView
+
+    /// Name offsets with this bit set point into the extra strings.
+    static let extraBit: UInt32 = 1 << 31
 
     /// Number of symbols.
     public var count: Int { starts.count }
 
-    /// A symbol before de-duplication.
+    /// A symbol before ends and duplicates are fixed up.
     public struct Entry: Sendable {
         public var start: UInt64
         public var size: UInt64
+        /// Offset of the name in the table's strings (with `extraBit` for the extra strings).
         public var nameOffset: UInt32
-        public var nameLength: UInt32
         /// 0 local, 1 global, 2 weak (ELF binding values).
         public var binding: UInt8
         /// Kernel module symbol (kallsyms lines with a `[module]` suffix).
         public var isModule: Bool
-        /// Name length perf compares (for kallsyms, including the module suffix).
-        public var comparedLength: UInt32
 
-        public init(start: UInt64, size: UInt64, nameOffset: UInt32, nameLength: UInt32, binding: UInt8, isModule: Bool = false, comparedLength: UInt32? = nil) {
+        public init(start: UInt64, size: UInt64, nameOffset: UInt32, binding: UInt8, isModule: Bool = false) {
             self.start = start
             self.size = size
             self.nameOffset = nameOffset
-            self.nameLength = nameLength
             self.binding = binding
             self.isModule = isModule
-            self.comparedLength = comparedLength ?? nameLength
         }
     }
 
-    public init() {}
+    public init() {
+        strings = ByteView([])
+        extraStrings = strings
+    }
 
-    /// Builds a table from `entries`, whose names point into `strings`, in perf's order of
-    /// steps: ends are fixed up first (so among unsized aliases only the last keeps a
-    /// length), then duplicates are resolved, then `extra` symbols (synthesized PLT stubs,
-    /// always sized) are merged in. `isKallsyms` selects perf's kallsyms rule for the gap
-    /// between kernel and module symbols.
-    public init(entries unsorted: [Entry], strings: [UInt8], isKallsyms: Bool, extra: [Entry] = []) {
+    /// Builds a table from `entries`, whose names point into `strings` (NUL-, tab- or
+    /// newline-terminated). `extra` entries (always sized) name into `extraStrings`.
+    /// `isKallsyms` selects perf's kallsyms rule for the gap between kernel and modules.
+    public init(entries unsorted: [Entry], strings: ByteView, isKallsyms: Bool,
+                extra: [Entry] = [], extraStrings: ByteView = ByteView([])) {
         self.strings = strings
-        var entries = unsorted
-        // Stable: aliases keep their file order, as perf's tree inserts equal keys rightwards.
-        entries = entries.enumerated().sorted { $0.element.start != $1.element.start ? $0.element.start < $1.element.start : $0.offset < $1.offset }.map(\.element)
+        self.extraStrings = extraStrings
+        var entries = Self.sortedStably(unsorted)
         for index in entries.indices where entries[index].size == 0 {
             let start = entries[index].start
             var end: UInt64
@@ -71,49 +75,70 @@ public struct SymbolTable: Sendable {
         kept.reserveCapacity(entries.count + extra.count)
         for entry in entries {
             if let last = kept.last, last.start == entry.start {
-                if Self.prefer(entry, over: last, strings: strings) { kept[kept.count - 1] = entry }
+                if prefer(entry, over: last) { kept[kept.count - 1] = entry }
                 continue
             }
             kept.append(entry)
         }
         if !extra.isEmpty {
-            kept.append(contentsOf: extra)
-            kept = kept.enumerated().sorted { $0.element.start != $1.element.start ? $0.element.start < $1.element.start : $0.offset < $1.offset }.map(\.element)
+            kept = Self.sortedStably(kept + extra.map { var e = $0; e.nameOffset |= Self.extraBit; return e })
         }
         starts.reserveCapacity(kept.count)
         ends.reserveCapacity(kept.count)
         nameOffsets.reserveCapacity(kept.count)
-        nameLengths.reserveCapacity(kept.count)
         for entry in kept {
             starts.append(entry.start)
             ends.append(entry.start &+ entry.size)
             nameOffsets.append(entry.nameOffset)
-            nameLengths.append(entry.nameLength)
         }
     }
 
+    /// Sorts by start, keeping the input order among equal starts (perf's tree inserts
+    /// equal keys to the right). Input that is already sorted is returned as is.
+    static func sortedStably(_ entries: [Entry]) -> [Entry] {
+        var sorted = true
+        var index = 1
+        while index < entries.count {
+            if entries[index].start < entries[index - 1].start { sorted = false; break }
+            index += 1
+        }
+        if sorted { return entries }
+        var order = Array(0..<entries.count)
+        order.sort { entries[$0].start != entries[$1].start ? entries[$0].start < entries[$1].start : $0 < $1 }
+        return order.map { entries[$0] }
+    }
+
     /// perf's `choose_best_symbol`: whether `a` should replace `b` at the same address.
-    static func prefer(_ a: Entry, over b: Entry, strings: [UInt8]) -> Bool {
+    func prefer(_ a: Entry, over b: Entry) -> Bool {
         if (a.size > 0) != (b.size > 0) { return a.size > 0 }
         let aWeak = a.binding == 2, bWeak = b.binding == 2
         if aWeak != bWeak { return !aWeak }
         let aGlobal = a.binding == 1, bGlobal = b.binding == 1
         if aGlobal != bGlobal { return aGlobal }
-        let aUnderscores = underscores(a, strings), bUnderscores = underscores(b, strings)
+        let aUnderscores = underscores(a.nameOffset), bUnderscores = underscores(b.nameOffset)
         if aUnderscores != bUnderscores { return aUnderscores < bUnderscores }
-        if a.comparedLength != b.comparedLength { return a.comparedLength > b.comparedLength }
-        return false
+        let aLength = fullLength(a.nameOffset), bLength = fullLength(b.nameOffset)
+        return aLength > bLength
     }
 
-    private static func underscores(_ entry: Entry, _ strings: [UInt8]) -> Int {
+    private func source(_ offset: UInt32) -> (ByteView, Int) {
+        offset & Self.extraBit != 0 ? (extraStrings, Int(offset & ~Self.extraBit)) : (strings, Int(offset))
+    }
+
+    private func underscores(_ offset: UInt32) -> Int {
+        let (bytes, start) = source(offset)
         var count = 0
-        var index = Int(entry.nameOffset)
-        let end = index + Int(entry.nameLength)
-        while index < end && strings[index] == UInt8(ascii: "_") {
-            count += 1
-            index += 1
-        }
+        while bytes.u8(start + count) == UInt8(ascii: "_") { count += 1 }
         return count
+    }
+
+    /// Length up to the end of the line or NUL (for kallsyms, the module suffix included,
+    /// which is what perf compares).
+    private func fullLength(_ offset: UInt32) -> Int {
+        let (bytes, start) = source(offset)
+        var length = 0
+        while let byte = bytes.u8(start + length), byte != 0, byte != 10 { length += 1 }
+        return length
     }
 
     /// The index of the symbol containing `address`, or nil.
@@ -132,10 +157,9 @@ public struct SymbolTable: Sendable {
 
     /// The raw (not demangled) name of symbol `index`.
     public func name(_ index: Int) -> String {
-        let start = Int(nameOffsets[index])
-        let length = Int(nameLengths[index])
-        return strings.withUnsafeBufferPointer { buffer in
-            String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<(start + length)]), as: UTF8.self)
-        }
+        let (bytes, start) = source(nameOffsets[index])
+        var length = 0
+        while let byte = bytes.u8(start + length), byte != 0, byte != 9, byte != 10 { length += 1 }
+        return bytes.string(start, length) ?? ""
     }
 }

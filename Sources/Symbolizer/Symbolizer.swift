@@ -1,3 +1,4 @@
+import FlamedCollections
 import FlamedSystem
 import Logging
 
@@ -13,7 +14,7 @@ struct Mapping {
 final class AddressSpace {
     var maps: [Mapping] = []
     /// Resolved frames by lookup address; cleared whenever the maps change.
-    var cache: [UInt64: Int32] = [:]
+    var cache = IntMap()
 
     init() {}
 
@@ -23,7 +24,7 @@ final class AddressSpace {
 
     /// Inserts a mapping, trimming or removing whatever it overlaps (as a new mmap does).
     func insert(_ mapping: Mapping) {
-        cache.removeAll(keepingCapacity: true)
+        cache.removeAll()
         var result: [Mapping] = []
         result.reserveCapacity(maps.count + 2)
         var inserted = false
@@ -83,7 +84,7 @@ public final class Symbolizer {
     private let cacheDirectory: String
     private let kernel: KernelSymbols?
     private var kernelRelocation: UInt64 = 0
-    private var kernelCache: [UInt64: Int32] = [:]
+    private var kernelCache = IntMap(capacity: 4096)
     private var dsos: [String: DSO] = [:]
     private var buildIDs: [String: [UInt8]] = [:]
     private var spaces: [Int32: AddressSpace] = [:]
@@ -208,7 +209,7 @@ public final class Symbolizer {
                 frame = dso.frameBase + Int32(index)
             }
         }
-        space.cache[lookup] = frame
+        space.cache.set(lookup, frame)
         return frame
     }
 
@@ -222,7 +223,7 @@ public final class Symbolizer {
         } else if let kernel, let index = kernel.table.find(lookup &+ kernelRelocation) {
             frame = kernelFrameBase + Int32(index)
         }
-        kernelCache[lookup] = frame
+        kernelCache.set(lookup, frame)
         return frame
     }
 
