@@ -11,3 +11,9 @@ char *flamed_shim_cxa_demangle(const char *mangled) {
     }
     return result;
 }
+
+#include <malloc.h>
+
+int flamed_shim_malloc_trim(void) {
+    return malloc_trim(0);
+}

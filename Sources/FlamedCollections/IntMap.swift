@@ -1,25 +1,33 @@
 /// A hash map from `UInt64` keys to non-negative `Int32` values, for the hot paths of
 /// report building (tree children, symbol caches). Open addressing with linear probing
-/// and a multiplicative hash: several times faster than `Dictionary` with SipHash for
-/// integer keys that come from the data, and the keys are not attacker-chosen strings.
+/// and a multiplicative hash, keys and values side by side so a probe touches one cache
+/// line: several times faster than `Dictionary` with SipHash for integer keys.
 public struct IntMap: Sendable {
-    @usableFromInline var keys: [UInt64]
-    @usableFromInline var values: [Int32]
+    @usableFromInline struct Slot: Sendable {
+        @usableFromInline var key: UInt64
+        @usableFromInline var value: Int32
+
+        @usableFromInline init(key: UInt64, value: Int32) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    @usableFromInline var slots: [Slot]
     @usableFromInline var mask: Int
     @usableFromInline var shift: UInt64
-    /// Number of entries.
     @usableFromInline var storedCount = 0
-    /// Number of entries.
-    public var count: Int { storedCount }
 
     @usableFromInline static let empty: Int32 = -1
+
+    /// Number of entries.
+    public var count: Int { storedCount }
 
     /// Creates an empty map with room for about `capacity` entries before it grows.
     public init(capacity: Int = 16) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
-        keys = [UInt64](repeating: 0, count: size)
-        values = [Int32](repeating: Self.empty, count: size)
+        slots = [Slot](repeating: Slot(key: 0, value: Self.empty), count: size)
         mask = size - 1
         shift = UInt64(64 - size.trailingZeroBitCount)
     }
@@ -32,12 +40,14 @@ public struct IntMap: Sendable {
     /// The value for `key`, or nil.
     @inlinable
     public subscript(key: UInt64) -> Int32? {
-        var index = slot(key)
-        while true {
-            let value = values[index]
-            if value == Self.empty { return nil }
-            if keys[index] == key { return value }
-            index = (index &+ 1) & mask
+        slots.withUnsafeBufferPointer { table in
+            var index = slot(key)
+            while true {
+                let entry = table[index]
+                if entry.value == Self.empty { return nil }
+                if entry.key == key { return entry.value }
+                index = (index &+ 1) & mask
+            }
         }
     }
 
@@ -48,14 +58,13 @@ public struct IntMap: Sendable {
         if (storedCount &+ 1) * 4 > (mask &+ 1) * 3 { grow() }
         var index = slot(key)
         while true {
-            if values[index] == Self.empty {
-                keys[index] = key
-                values[index] = value
+            if slots[index].value == Self.empty {
+                slots[index] = Slot(key: key, value: value)
                 storedCount &+= 1
                 return
             }
-            if keys[index] == key {
-                values[index] = value
+            if slots[index].key == key {
+                slots[index].value = value
                 return
             }
             index = (index &+ 1) & mask
@@ -65,21 +74,18 @@ public struct IntMap: Sendable {
     /// Removes every entry, keeping the storage.
     public mutating func removeAll() {
         guard storedCount > 0 else { return }
-        for index in values.indices { values[index] = Self.empty }
+        for index in slots.indices { slots[index].value = Self.empty }
         storedCount = 0
     }
 
     @usableFromInline
     mutating func grow() {
-        let oldKeys = keys, oldValues = values
+        let old = slots
         let size = (mask + 1) * 2
-        keys = [UInt64](repeating: 0, count: size)
-        values = [Int32](repeating: Self.empty, count: size)
+        slots = [Slot](repeating: Slot(key: 0, value: Self.empty), count: size)
         mask = size - 1
         shift = UInt64(64 - size.trailingZeroBitCount)
         storedCount = 0
-        for index in oldValues.indices where oldValues[index] != Self.empty {
-            set(oldKeys[index], oldValues[index])
-        }
+        for entry in old where entry.value != Self.empty { set(entry.key, entry.value) }
     }
 }

@@ -63,6 +63,8 @@ public struct ReportBuilder {
         var tree = FlameTree()
         var frameNames: [Int32] = []
         var processNodes: [UInt64: Int32] = [:]
+        var stacks = StackCache()
+        var chainBuffer: [UInt64] = []
         var samples: UInt64 = 0, lost: UInt64 = 0, throttled: UInt64 = 0
         var firstTime: UInt64 = .max, lastTime: UInt64 = 0
         let maxStack = max(options.maxStack, 1)
@@ -109,7 +111,16 @@ public struct ReportBuilder {
                     lastTime = max(lastTime, sample.time)
                 }
                 var node = processNode(pid: sample.pid, tid: sample.tid)
-                if let chain = sample.callchain {
+                if let raw = sample.callchain {
+                    raw.copy(into: &chainBuffer)
+                    let chain = chainBuffer
+                    let generation = symbolizer.generation(pid: sample.pid)
+                    let hash = StackCache.hash(processNode: node, generation: generation, chain: chain)
+                    if let leaf = stacks.leaf(hash: hash, processNode: node, generation: generation, chain: chain) {
+                        tree.add(options.weightByPeriod ? sample.period : 1, to: leaf)
+                        return
+                    }
+                    let processNode = node
                     // The callchain is leaf first; walk it backwards, root to leaf, keeping
                     // at most maxStack real frames nearest the leaf, as perf does.
                     var frames: [Int32] = []
@@ -140,6 +151,7 @@ public struct ReportBuilder {
                         let kind: FrameKind = symbolizer.isKernel(frame) ? .kernel : .user
                         node = tree.child(of: node, name: treeName(frame), kind: kind)
                     }
+                    stacks.insert(hash: hash, processNode: processNode, generation: generation, chain: chain, leaf: node)
                 } else {
                     let inKernel = sample.cpumode == RecordMisc.kernel || sample.cpumode == RecordMisc.guestKernel
                     let frame = inKernel

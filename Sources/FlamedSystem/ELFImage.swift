@@ -14,6 +14,13 @@ public struct ELFSegment: Sendable {
 
 /// A function symbol read from `.symtab` or `.dynsym`.
 public struct ELFSymbol: Sendable {
+    public init(start: UInt64, size: UInt64, nameOffset: UInt32, binding: UInt8) {
+        self.start = start
+        self.size = size
+        self.nameOffset = nameOffset
+        self.binding = binding
+    }
+
     /// Virtual address of the symbol (st_value).
     public var start: UInt64
     /// st_size; zero when the table does not say.
@@ -108,6 +115,17 @@ public final class ELFImage {
         return .success(ELFImage(path: path, fd: fd, elf: elf,
                                  isPositionIndependent: header.e_type == UInt16(ET_DYN),
                                  segments: segments, buildID: buildID))
+    }
+
+    /// Drops the resident pages of a mapped range that is no longer needed (the symbol
+    /// table once it has been read); the mapping stays valid and refaults if read again.
+    private static func releasePages(_ bytes: UnsafeRawBufferPointer) {
+        guard let start = bytes.baseAddress else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: start) + page - 1) & ~(page - 1)
+        let last = (Int(bitPattern: start) + bytes.count) & ~(page - 1)
+        guard last > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(pointer, last - first, MADV_DONTNEED)
     }
 
     private static func sectionBytes(_ section: OpaquePointer) -> UnsafeRawBufferPointer? {
@@ -232,12 +250,11 @@ public final class ELFImage {
         var header = GElf_Shdr()
         guard gelf_getshdr(section, &header) != nil,
               let stringSection = elf_getscn(elf, Int(header.sh_link)),
-              let stringBytes = Self.sectionBytes(stringSection),
-              let data = elf_getdata(section, nil) else { return ([], ByteView([])) }
+              let stringBytes = Self.sectionBytes(stringSection) else { return ([], ByteView([])) }
         let entrySize = header.sh_entsize == 0 ? 24 : Int(header.sh_entsize)
-        let total = Int(data.pointee.d_size) / entrySize
+        let total = Int(header.sh_size) / entrySize
         var symbols: [ELFSymbol] = []
-        symbols.reserveCapacity(total / 2)
+        symbols.reserveCapacity(total)
         // perf also keeps labels (untyped symbols) that lie in text sections, such as _start.
         var textSections = Set<UInt16>()
         var sectionNames = 0
@@ -252,17 +269,36 @@ public final class ELFImage {
                 textSections.insert(UInt16(truncatingIfNeeded: elf_ndxscn(current)))
             }
         }
-        var symbol = GElf_Sym()
-        for index in 0..<total {
-            guard gelf_getsym(data, Int32(index), &symbol) != nil else { continue }
-            let type = symbol.st_info & 0xf
-            let visibility = symbol.st_other & 0x3
-            let isLabel = type == UInt8(STT_NOTYPE) && symbol.st_shndx != UInt16(SHN_ABS)
-                && visibility != UInt8(STV_HIDDEN) && visibility != UInt8(STV_INTERNAL) && textSections.contains(symbol.st_shndx)
-            guard type == UInt8(STT_FUNC) || type == UInt8(STT_GNU_IFUNC) || type == UInt8(STT_OBJECT) || isLabel else { continue }
-            guard symbol.st_name != 0, symbol.st_shndx != UInt16(SHN_UNDEF), Int(symbol.st_name) < stringBytes.count else { continue }
-            symbols.append(ELFSymbol(start: symbol.st_value, size: symbol.st_size,
-                                     nameOffset: symbol.st_name, binding: symbol.st_info >> 4))
+        func keep(type: UInt8, visibility: UInt8, section: UInt16, name: UInt32) -> Bool {
+            let isLabel = type == UInt8(STT_NOTYPE) && section != UInt16(SHN_ABS)
+                && visibility != UInt8(STV_HIDDEN) && visibility != UInt8(STV_INTERNAL) && textSections.contains(section)
+            guard type == UInt8(STT_FUNC) || type == UInt8(STT_GNU_IFUNC) || type == UInt8(STT_OBJECT) || isLabel else { return false }
+            return name != 0 && section != UInt16(SHN_UNDEF) && Int(name) < stringBytes.count
+        }
+        let isNative64 = elf_getident(elf, nil).map { $0[Int(EI_CLASS)] == ELFCLASS64 && $0[Int(EI_DATA)] == ELFDATA2LSB } ?? false
+        let raw = isNative64 ? elf_rawdata(section, nil) : nil
+        if let raw, let base = raw.pointee.d_buf, entrySize == 24 {
+            // Native 64-bit little-endian tables are read in place: no converted copy.
+            let bytes = UnsafeRawBufferPointer(start: base, count: raw.pointee.d_size)
+            for index in 0..<(bytes.count / 24) {
+                let at = index * 24
+                let info = bytes[at + 4], other = bytes[at + 5]
+                let nameOffset = bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+                let sectionIndex = bytes.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self)
+                guard keep(type: info & 0xf, visibility: other & 0x3, section: sectionIndex, name: nameOffset) else { continue }
+                symbols.append(ELFSymbol(start: bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self),
+                                         size: bytes.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self),
+                                         nameOffset: nameOffset, binding: info >> 4))
+            }
+            Self.releasePages(bytes)
+        } else if let data = elf_getdata(section, nil) {
+            var symbol = GElf_Sym()
+            for index in 0..<(Int(data.pointee.d_size) / entrySize) {
+                guard gelf_getsym(data, Int32(index), &symbol) != nil else { continue }
+                guard keep(type: symbol.st_info & 0xf, visibility: symbol.st_other & 0x3, section: symbol.st_shndx, name: symbol.st_name) else { continue }
+                symbols.append(ELFSymbol(start: symbol.st_value, size: symbol.st_size,
+                                         nameOffset: symbol.st_name, binding: symbol.st_info >> 4))
+            }
         }
         return (symbols, ByteView(unownedBytes: stringBytes.baseAddress, count: stringBytes.count, owner: self))
     }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CFlamedShim
 import SystemPackage
 
 /// Why a file could not be read or written, with the path it concerns.
@@ -120,5 +121,15 @@ public enum FileReader {
     /// Human-readable text for an errno value.
     public static func describe(_ code: Errno) -> String {
         String(cString: strerror(code.rawValue))
+    }
+}
+
+/// Process memory housekeeping.
+public enum Memory {
+    /// Returns freed heap memory to the kernel (glibc's `malloc_trim`). Building a large
+    /// symbol table frees tens of megabytes of temporary arrays that malloc would otherwise
+    /// keep resident.
+    public static func releaseFreedMemory() {
+        _ = flamed_shim_malloc_trim()
     }
 }

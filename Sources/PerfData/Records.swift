@@ -28,6 +28,14 @@ public struct Callchain {
 
     /// The entries as an array.
     public var entries: [UInt64] { (0..<count).map { self[$0] } }
+
+    /// Replaces the contents of `buffer` with the entries (no allocation once it is large enough).
+    public func copy(into buffer: inout [UInt64]) {
+        buffer.removeAll(keepingCapacity: true)
+        view.withUnsafeBytes { bytes in
+            for position in 0..<count { buffer.append(bytes.loadUnaligned(fromByteOffset: position &* 8, as: UInt64.self)) }
+        }
+    }
 }
 
 /// An MMAP or MMAP2 record: a file (or anonymous memory) mapped into a process.

@@ -41,6 +41,7 @@ final class DSO {
         // so segments come from a real binary when there is one.
         var runtime: ELFImage?
         var debugRuntime: ELFImage?
+        var chosen: (ELFSymbolTable, String)?
         var fallback: (ELFSymbolTable, String)?
         for candidate in candidates where FileReader.isRegularFile(candidate) {
             let isDebugFile = candidate.hasSuffix("/debug") || candidate.hasSuffix(".debug")
@@ -52,48 +53,25 @@ final class DSO {
             if !image.segments.isEmpty {
                 if isDebugFile { debugRuntime = debugRuntime ?? image } else { runtime = runtime ?? image }
             }
-            guard origin.isEmpty else {
-                if runtime != nil { break }
-                continue
+            if chosen == nil {
+                let symbols = image.functionSymbols()
+                if symbols.source == ".symtab" {
+                    chosen = (symbols, candidate)
+                } else if fallback == nil && !symbols.symbols.isEmpty {
+                    fallback = (symbols, candidate)
+                }
             }
-            let symbols = image.functionSymbols()
-            if symbols.source == ".symtab" {
-                install(symbols, from: candidate)
-                if runtime != nil { break }
-                continue
-            }
-            if fallback == nil && !symbols.symbols.isEmpty { fallback = (symbols, candidate) }
+            if chosen != nil && runtime != nil { break }
         }
-        if origin.isEmpty, let (symbols, from) = fallback { install(symbols, from: from) }
         segments = (runtime ?? debugRuntime)?.segments ?? []
-        if let runtime, !origin.isEmpty {
-            let plt = runtime.pltSymbols()
-            if !plt.symbols.isEmpty { install(pending, plt: plt) }
-        }
-        if origin.isEmpty && !candidates.isEmpty {
+        if let (symbols, file) = chosen ?? fallback {
+            let plt = runtime?.pltSymbols() ?? ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
+            table = SymbolTable(symbols: symbols.symbols, strings: symbols.strings, extra: plt.symbols, extraStrings: plt.strings)
+            origin = file
+        } else if !candidates.isEmpty {
             logger.debug("no symbols", metadata: ["file": "\(path)"])
         }
-    }
-
-    private var pending = ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
-
-    private func install(_ symbols: ELFSymbolTable, from file: String) {
-        pending = symbols
-        table = SymbolTable(entries: Self.entries(symbols), strings: symbols.strings, isKallsyms: false)
-        origin = file
-    }
-
-    /// Rebuilds the table with synthesized PLT symbols merged in.
-    private func install(_ symbols: ELFSymbolTable, plt: ELFSymbolTable) {
-        table = SymbolTable(entries: Self.entries(symbols), strings: symbols.strings, isKallsyms: false,
-                            extra: Self.entries(plt), extraStrings: plt.strings)
-        pending = ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
-    }
-
-    private static func entries(_ symbols: ELFSymbolTable) -> [SymbolTable.Entry] {
-        symbols.symbols.map {
-            SymbolTable.Entry(start: $0.start, size: $0.size, nameOffset: $0.nameOffset, binding: $0.binding)
-        }
+        if table.count > 50_000 { Memory.releaseFreedMemory() }
     }
 
     /// Converts a file offset to the ELF virtual address symbols use.

@@ -9,12 +9,14 @@ public struct KernelSymbols: Sendable {
     /// Parses kallsyms text. Only text, weak, data and bss symbols are kept (perf's filter);
     /// names are read in place, without their `\t[module]` suffix.
     public init(parsing view: ByteView) {
-        var entries: [SymbolTable.Entry] = []
+        var entries: [ELFSymbol] = []
+        var modules: [Bool] = []
         var text: UInt64?
         view.withUnsafeBytes { bytes in
             guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
             let count = bytes.count
             entries.reserveCapacity(count / 40)
+            modules.reserveCapacity(count / 40)
             var index = 0
             while index < count {
                 var cursor = index
@@ -41,11 +43,11 @@ public struct KernelSymbols: Sendable {
                    base[nameStart + 2] == 101, base[nameStart + 3] == 120, base[nameStart + 4] == 116 {
                     text = address
                 }
-                entries.append(SymbolTable.Entry(start: address, size: 0, nameOffset: UInt32(truncatingIfNeeded: nameStart),
-                                                 binding: binding, isModule: nameEnd < lineEnd))
+                entries.append(ELFSymbol(start: address, size: 0, nameOffset: UInt32(truncatingIfNeeded: nameStart), binding: binding))
+                modules.append(nameEnd < lineEnd)
             }
         }
-        table = SymbolTable(entries: entries, strings: view, isKallsyms: true)
+        table = SymbolTable(symbols: entries, strings: view, moduleFlags: modules)
         textAddress = text
     }
 

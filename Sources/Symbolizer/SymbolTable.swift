@@ -5,15 +5,17 @@ import FlamedSystem
 /// Names stay where they are (in the mapped string table or kallsyms text) and are only
 /// read for symbols that are looked up. Built the way perf builds its tables so names
 /// match perf's: symbol ends are fixed up first (a symbol without a size ends where the
-/// next one starts), then among symbols at one address the best is kept (one with a
-/// length over one without, global over weak over local, fewer leading underscores, then
-/// the longer name), then synthesized PLT stubs are merged in.
+/// next one starts), aliases at one address are resolved as perf's duplicate fixup does
+/// (one with a length over one without, global over weak over local, fewer leading
+/// underscores, then the longer name), and synthesized PLT stubs are merged in afterwards.
 public struct SymbolTable: Sendable {
     /// Start addresses, ascending.
     public private(set) var starts: [UInt64] = []
     /// End addresses (exclusive).
     public private(set) var ends: [UInt64] = []
     private var nameOffsets: [UInt32] = []
+    /// ELF binding of each symbol, kept to choose among aliases when one is looked up.
+    private var bindings: [UInt8] = []
     private var strings: ByteView
     private var extraStrings: ByteView
 
@@ -23,102 +25,145 @@ public struct SymbolTable: Sendable {
     /// Number of symbols.
     public var count: Int { starts.count }
 
-    /// A symbol before ends and duplicates are fixed up.
-    public struct Entry: Sendable {
-        public var start: UInt64
-        public var size: UInt64
-        /// Offset of the name in the table's strings (with `extraBit` for the extra strings).
-        public var nameOffset: UInt32
-        /// 0 local, 1 global, 2 weak (ELF binding values).
-        public var binding: UInt8
-        /// Kernel module symbol (kallsyms lines with a `[module]` suffix).
-        public var isModule: Bool
-
-        public init(start: UInt64, size: UInt64, nameOffset: UInt32, binding: UInt8, isModule: Bool = false) {
-            self.start = start
-            self.size = size
-            self.nameOffset = nameOffset
-            self.binding = binding
-            self.isModule = isModule
-        }
-    }
-
     public init() {
         strings = ByteView([])
         extraStrings = strings
     }
 
-    /// Builds a table from `entries`, whose names point into `strings` (NUL-, tab- or
-    /// newline-terminated). `extra` entries (always sized) name into `extraStrings`.
-    /// `isKallsyms` selects perf's kallsyms rule for the gap between kernel and modules.
-    public init(entries unsorted: [Entry], strings: ByteView, isKallsyms: Bool,
-                extra: [Entry] = [], extraStrings: ByteView = ByteView([])) {
+    /// Builds a table from `symbols`, whose names point into `strings` (NUL-, tab- or
+    /// newline-terminated). `extra` symbols (sorted, always sized) name into
+    /// `extraStrings`. `moduleFlags`, for kallsyms, marks module symbols so that the gap
+    /// between kernel and modules is not filled, as perf does.
+    public init(symbols: [ELFSymbol], strings: ByteView, moduleFlags: [Bool]? = nil,
+                extra: [ELFSymbol] = [], extraStrings: ByteView = ByteView([])) {
         self.strings = strings
         self.extraStrings = extraStrings
-        var entries = Self.sortedStably(unsorted)
-        for index in entries.indices where entries[index].size == 0 {
-            let start = entries[index].start
-            var end: UInt64
-            if index + 1 < entries.count {
-                let next = entries[index + 1]
-                if isKallsyms && entries[index].isModule != next.isModule {
-                    end = (start &+ 4096 &+ 4095) & ~UInt64(4095)
+        let order = Self.sortOrder(symbols)
+        let total = symbols.count + extra.count
+        starts.reserveCapacity(total)
+        ends.reserveCapacity(total)
+        nameOffsets.reserveCapacity(total)
+        bindings.reserveCapacity(total)
+
+        // Ends of the object's own symbols, fixed up before the PLT stubs exist.
+        var ownEnds = [UInt64](repeating: 0, count: symbols.count)
+        for rank in 0..<symbols.count {
+            let symbol = symbols[order?[rank] ?? rank]
+            if symbol.size > 0 {
+                ownEnds[rank] = symbol.start &+ symbol.size
+            } else if rank + 1 < symbols.count {
+                let nextIndex = order?[rank + 1] ?? (rank + 1)
+                let next = symbols[nextIndex]
+                if let moduleFlags, moduleFlags[order?[rank] ?? rank] != moduleFlags[nextIndex] {
+                    ownEnds[rank] = (symbol.start &+ 4096 &+ 4095) & ~UInt64(4095)
                 } else {
-                    end = next.start
+                    ownEnds[rank] = next.start
                 }
             } else {
-                end = (start & ~UInt64(4095)) &+ 4096
+                ownEnds[rank] = (symbol.start & ~UInt64(4095)) &+ 4096
             }
-            entries[index].size = end &- start
         }
-        var kept: [Entry] = []
-        kept.reserveCapacity(entries.count + extra.count)
-        for entry in entries {
-            if let last = kept.last, last.start == entry.start {
-                if prefer(entry, over: last) { kept[kept.count - 1] = entry }
-                continue
+        // Merge the sorted own symbols with the extra ones (own first on equal starts).
+        var rank = 0, extraIndex = 0
+        while rank < symbols.count || extraIndex < extra.count {
+            let takeOwn: Bool
+            if rank < symbols.count && extraIndex < extra.count {
+                takeOwn = symbols[order?[rank] ?? rank].start <= extra[extraIndex].start
+            } else {
+                takeOwn = rank < symbols.count
             }
-            kept.append(entry)
-        }
-        if !extra.isEmpty {
-            kept = Self.sortedStably(kept + extra.map { var e = $0; e.nameOffset |= Self.extraBit; return e })
-        }
-        starts.reserveCapacity(kept.count)
-        ends.reserveCapacity(kept.count)
-        nameOffsets.reserveCapacity(kept.count)
-        for entry in kept {
-            starts.append(entry.start)
-            ends.append(entry.start &+ entry.size)
-            nameOffsets.append(entry.nameOffset)
+            if takeOwn {
+                let symbol = symbols[order?[rank] ?? rank]
+                append(start: symbol.start, end: ownEnds[rank], name: symbol.nameOffset, binding: symbol.binding)
+                rank += 1
+            } else {
+                let symbol = extra[extraIndex]
+                append(start: symbol.start, end: symbol.start &+ symbol.size, name: symbol.nameOffset | Self.extraBit, binding: symbol.binding)
+                extraIndex += 1
+            }
         }
     }
 
-    /// Sorts by start, keeping the input order among equal starts (perf's tree inserts
-    /// equal keys to the right). Input that is already sorted is returned as is.
-    static func sortedStably(_ entries: [Entry]) -> [Entry] {
-        var sorted = true
+    private mutating func append(start: UInt64, end: UInt64, name: UInt32, binding: UInt8) {
+        starts.append(start)
+        ends.append(end)
+        nameOffsets.append(name)
+        bindings.append(binding)
+    }
+
+    /// A key that orders symbols by start and then by input position, which makes the
+    /// sort stable: aliases keep their file order, as perf's tree inserts equal keys
+    /// rightwards.
+    struct SortKey: Comparable {
+        var start: UInt64
+        var index: Int
+
+        static func < (a: SortKey, b: SortKey) -> Bool {
+            a.start != b.start ? a.start < b.start : a.index < b.index
+        }
+    }
+
+    /// The sorted order of `symbols`, or nil when they are sorted already.
+    static func sortOrder(_ symbols: [ELFSymbol]) -> [Int]? {
         var index = 1
-        while index < entries.count {
-            if entries[index].start < entries[index - 1].start { sorted = false; break }
+        while index < symbols.count {
+            if symbols[index].start < symbols[index - 1].start { break }
             index += 1
         }
-        if sorted { return entries }
-        var order = Array(0..<entries.count)
-        order.sort { entries[$0].start != entries[$1].start ? entries[$0].start < entries[$1].start : $0 < $1 }
-        return order.map { entries[$0] }
+        if index >= symbols.count { return nil }
+        // Usually starts fit in 44 bits and positions in 20: sort plain packed integers.
+        if symbols.count < 1 << 20, symbols.allSatisfy({ $0.start < 1 << 44 }) {
+            var packed = [UInt64]()
+            packed.reserveCapacity(symbols.count)
+            for (position, symbol) in symbols.enumerated() { packed.append(symbol.start << 20 | UInt64(position)) }
+            radixSort(&packed)
+            return packed.map { Int($0 & 0xFFFFF) }
+        }
+        var keys = [SortKey]()
+        keys.reserveCapacity(symbols.count)
+        for (position, symbol) in symbols.enumerated() { keys.append(SortKey(start: symbol.start, index: position)) }
+        keys.sort()
+        return keys.map(\.index)
     }
 
-    /// perf's `choose_best_symbol`: whether `a` should replace `b` at the same address.
-    func prefer(_ a: Entry, over b: Entry) -> Bool {
-        if (a.size > 0) != (b.size > 0) { return a.size > 0 }
-        let aWeak = a.binding == 2, bWeak = b.binding == 2
+    /// Sorts unsigned integers in place, least significant 16 bits first, skipping digits
+    /// that all keys share: linear time for the hundreds of thousands of symbols of a
+    /// large binary.
+    static func radixSort(_ keys: inout [UInt64]) {
+        guard keys.count > 1 else { return }
+        var buffer = [UInt64](repeating: 0, count: keys.count)
+        var counts = [Int](repeating: 0, count: 65536)
+        let all = keys.reduce(0 as UInt64) { $0 | $1 }, common = keys.reduce(UInt64.max) { $0 & $1 }
+        for shift in stride(from: UInt64(0), to: 64, by: 16) {
+            guard (all >> shift) & 0xFFFF != (common >> shift) & 0xFFFF else { continue }
+            for index in counts.indices { counts[index] = 0 }
+            for key in keys { counts[Int((key >> shift) & 0xFFFF)] += 1 }
+            var total = 0
+            for index in counts.indices {
+                let count = counts[index]
+                counts[index] = total
+                total += count
+            }
+            for key in keys {
+                let digit = Int((key >> shift) & 0xFFFF)
+                buffer[counts[digit]] = key
+                counts[digit] += 1
+            }
+            swap(&keys, &buffer)
+        }
+    }
+
+    /// perf's `choose_best_symbol`: whether symbol `a` should replace `b` at one address.
+    func prefer(_ a: Int, over b: Int) -> Bool {
+        let aSized = ends[a] > starts[a], bSized = ends[b] > starts[b]
+        if aSized != bSized { return aSized }
+        let aWeak = bindings[a] == 2, bWeak = bindings[b] == 2
         if aWeak != bWeak { return !aWeak }
-        let aGlobal = a.binding == 1, bGlobal = b.binding == 1
+        let aGlobal = bindings[a] == 1, bGlobal = bindings[b] == 1
         if aGlobal != bGlobal { return aGlobal }
-        let aUnderscores = underscores(a.nameOffset), bUnderscores = underscores(b.nameOffset)
+        let aUnderscores = underscores(nameOffsets[a]), bUnderscores = underscores(nameOffsets[b])
         if aUnderscores != bUnderscores { return aUnderscores < bUnderscores }
-        let aLength = fullLength(a.nameOffset), bLength = fullLength(b.nameOffset)
-        return aLength > bLength
+        return fullLength(nameOffsets[a]) > fullLength(nameOffsets[b])
     }
 
     private func source(_ offset: UInt32) -> (ByteView, Int) {
@@ -141,8 +186,8 @@ public struct SymbolTable: Sendable {
         return length
     }
 
-    /// The index of the symbol containing `address`, or nil.
-    @inlinable
+    /// The index of the symbol containing `address`, or nil. Among aliases the one perf
+    /// keeps is returned.
     public func find(_ address: UInt64) -> Int? {
         var low = 0
         var high = starts.count
@@ -151,8 +196,20 @@ public struct SymbolTable: Sendable {
             if starts[mid] <= address { low = mid &+ 1 } else { high = mid }
         }
         guard low > 0 else { return nil }
-        let index = low - 1
-        return address < ends[index] ? index : nil
+        var best = low - 1
+        let start = starts[best]
+        if best > 0 && starts[best - 1] == start {
+            // Fold from the first alias, as perf's duplicate fixup walks them in order.
+            var first = best - 1
+            while first > 0 && starts[first - 1] == start { first -= 1 }
+            best = first
+            var next = first + 1
+            while next < starts.count && starts[next] == start {
+                if prefer(next, over: best) { best = next }
+                next += 1
+            }
+        }
+        return address < ends[best] ? best : nil
     }
 
     /// The raw (not demangled) name of symbol `index`.

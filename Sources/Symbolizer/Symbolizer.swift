@@ -13,6 +13,8 @@ struct Mapping {
 /// A process's memory map, shared by its threads and copied on fork.
 final class AddressSpace {
     var maps: [Mapping] = []
+    /// Changes whenever the maps change, so cached resolutions can be told apart.
+    var generation: UInt32 = 0
     /// Resolved frames by lookup address; cleared whenever the maps change.
     var cache = IntMap()
 
@@ -23,7 +25,8 @@ final class AddressSpace {
     }
 
     /// Inserts a mapping, trimming or removing whatever it overlaps (as a new mmap does).
-    func insert(_ mapping: Mapping) {
+    func insert(_ mapping: Mapping, generation: UInt32) {
+        self.generation = generation
         cache.removeAll()
         var result: [Mapping] = []
         result.reserveCapacity(maps.count + 2)
@@ -94,6 +97,8 @@ public final class Symbolizer {
     private var names: [Int32: String] = [:]
     private var dynamicKernel: [(start: UInt64, end: UInt64, name: String, frame: Int32)] = []
     private var kernelFrameBase: Int32 = 2
+    private var nextGeneration: UInt32 = 1
+    private var kernelGeneration: UInt32 = 0
 
     /// Creates a symbolizer. `kernel` comes from kallsyms; `buildIDs` from the file's
     /// BUILD_ID feature (path → id); `cacheDirectory` is perf's build-id cache (~/.debug).
@@ -119,6 +124,7 @@ public final class Symbolizer {
             if filename.hasPrefix("[kernel.kallsyms]"), let text = kernel?.textAddress, pageOffset != 0 {
                 kernelRelocation = text &- pageOffset
                 kernelCache.removeAll()
+                kernelGeneration &+= 1
             }
             return
         }
@@ -134,7 +140,8 @@ public final class Symbolizer {
             dsos[key] = created
             dso = created
         }
-        space(pid).insert(Mapping(start: start, end: start &+ length, pageOffset: pageOffset, dso: dso))
+        space(pid).insert(Mapping(start: start, end: start &+ length, pageOffset: pageOffset, dso: dso), generation: nextGeneration)
+        nextGeneration &+= 1
     }
 
     /// Applies a FORK record: the child thread takes the parent's name, and a new process
@@ -142,7 +149,10 @@ public final class Symbolizer {
     public func fork(pid: Int32, parentPID: Int32, tid: Int32, parentTID: Int32) {
         if let name = comms[parentTID] ?? comms[parentPID] { comms[tid] = name }
         if pid != parentPID, let parent = spaces[parentPID] {
-            spaces[pid] = AddressSpace(copying: parent)
+            let copy = AddressSpace(copying: parent)
+            copy.generation = nextGeneration
+            nextGeneration &+= 1
+            spaces[pid] = copy
         }
     }
 
@@ -159,6 +169,7 @@ public final class Symbolizer {
     public func ksymbol(address: UInt64, length: UInt32, name: String, unregister: Bool) {
         dynamicKernel.removeAll { $0.start == address }
         kernelCache.removeAll()
+        kernelGeneration &+= 1
         guard !unregister else { return }
         let frame = nextFrame
         nextFrame += 1
@@ -173,9 +184,17 @@ public final class Symbolizer {
         return ":\(tid)"
     }
 
+    /// A value that changes whenever what `pid`'s addresses resolve to may change (its
+    /// maps, or the kernel's symbols): results cached under an older value are stale.
+    public func generation(pid: Int32) -> UInt64 {
+        UInt64(spaces[pid]?.generation ?? 0) << 32 | UInt64(kernelGeneration)
+    }
+
     private func space(_ pid: Int32) -> AddressSpace {
         if let existing = spaces[pid] { return existing }
         let created = AddressSpace()
+        created.generation = nextGeneration
+        nextGeneration &+= 1
         spaces[pid] = created
         return created
     }

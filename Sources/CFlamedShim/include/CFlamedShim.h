@@ -10,4 +10,11 @@
 /// the caller frees, or NULL when the name is not a valid mangled name.
 char *flamed_shim_cxa_demangle(const char *mangled);
 
+
+
+/// Returns freed heap memory to the kernel with glibc's `malloc_trim(0)`.
+///
+/// Why it exists: <malloc.h> is not part of Swift's Glibc module, so `malloc_trim` is not
+/// visible to Swift. Returns 1 if memory was released.
+int flamed_shim_malloc_trim(void);
 #endif
