@@ -106,6 +106,7 @@ public struct ReportBuilder {
                 if let pids = options.pids, !pids.contains(sample.pid) { return }
                 if let comm = options.comm, symbolizer.threadName(pid: sample.pid, tid: sample.tid) != comm { return }
                 samples += 1
+                if samples % 16_384 == 0 { symbolizer.releaseResidentPages() }
                 if sample.time != 0 {
                     firstTime = min(firstTime, sample.time)
                     lastTime = max(lastTime, sample.time)

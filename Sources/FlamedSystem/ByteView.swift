@@ -10,11 +10,16 @@ public final class ByteStorage: @unchecked Sendable {
     private let release: @Sendable (UnsafeRawPointer?, Int) -> Void
     /// Another object that must outlive these bytes (for example the open ELF file they lie in).
     private let owner: AnyObject?
+    /// Whether the bytes are a read-only private mapping of a file, whose resident pages can
+    /// be dropped and are read back from the file when touched again.
+    let isFileMapping: Bool
 
-    init(base: UnsafeRawPointer?, count: Int, owner: AnyObject? = nil, release: @escaping @Sendable (UnsafeRawPointer?, Int) -> Void) {
+    init(base: UnsafeRawPointer?, count: Int, owner: AnyObject? = nil, isFileMapping: Bool = false,
+         release: @escaping @Sendable (UnsafeRawPointer?, Int) -> Void) {
         self.base = base
         self.count = count
         self.owner = owner
+        self.isFileMapping = isFileMapping
         self.release = release
     }
 
@@ -133,9 +138,52 @@ public struct ByteView: @unchecked Sendable {
         return String(decoding: UnsafeRawBufferPointer(start: base + offset, count: length), as: UTF8.self)
     }
 
+    /// Whether two views share the same underlying bytes.
+    public func sharesStorage(with other: ByteView) -> Bool { storage === other.storage }
+
+    /// Drops the resident pages of `[offset, offset+length)` if the view maps a file; they
+    /// are read back from the file if touched again. Does nothing for memory that is not a
+    /// file mapping, where dropping pages would lose data.
+    public func releaseResidentPages(_ offset: Int, _ length: Int) {
+        guard storage.isFileMapping, contains(offset, length), let base else { return }
+        PageRelease.release(UnsafeRawBufferPointer(start: base + offset, count: length))
+    }
+
     /// Calls `body` with the bytes of this view. The pointer must not escape.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         guard let base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         return try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+}
+
+/// Dropping resident pages of read-only file mappings (MADV_DONTNEED).
+enum PageRelease {
+    /// Releases the whole pages inside `bytes`.
+    static func release(_ bytes: UnsafeRawBufferPointer) {
+        guard let start = bytes.baseAddress else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: start) + page - 1) & ~(page - 1)
+        let last = (Int(bitPattern: start) + bytes.count) & ~(page - 1)
+        guard last > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(pointer, last - first, MADV_DONTNEED)
+    }
+
+    /// Whether `[address, address+length)` lies in one mapping of a file (inode not 0), as
+    /// /proc/self/maps says.
+    static func isFileBacked(_ address: UnsafeRawPointer, length: Int) -> Bool {
+        guard case .success(let maps) = FileReader.readText(path: "/proc/self/maps") else { return false }
+        let low = UInt(bitPattern: Int(bitPattern: address)), high = low + UInt(length)
+        return maps.withUnsafeBytes { bytes in
+            for line in bytes.split(separator: 10) {
+                let fields = line.split(separator: 32, omittingEmptySubsequences: true)
+                guard fields.count >= 6, let dash = fields[0].firstIndex(of: 45) else { continue }
+                guard let start = UInt(String(decoding: fields[0][..<dash], as: UTF8.self), radix: 16),
+                      let end = UInt(String(decoding: fields[0][(dash + 1)...], as: UTF8.self), radix: 16) else { continue }
+                if start <= low && high <= end {
+                    return String(decoding: fields[4], as: UTF8.self) != "0"
+                }
+            }
+            return false
+        }
     }
 }

@@ -73,6 +73,20 @@ public final class ELFImage {
         close(fd)
     }
 
+    /// The whole file as libelf mapped it, if it is a file mapping (not a copy in memory).
+    private lazy var fileImage: UnsafeRawBufferPointer? = {
+        var size = 0
+        guard let raw = elf_rawfile(elf, &size), size > 0,
+              PageRelease.isFileBacked(UnsafeRawPointer(raw), length: size) else { return nil }
+        return UnsafeRawBufferPointer(start: UnsafeRawPointer(raw), count: size)
+    }()
+
+    /// Drops the file's resident pages (symbol and string tables once read). The mapping
+    /// stays valid; pages come back from the page cache when names are read again.
+    public func releaseResidentPages() {
+        if let fileImage { PageRelease.release(fileImage) }
+    }
+
     /// Opens `path` as an ELF file. Fails when it is missing or not ELF.
     public static func open(path: String) -> Result<ELFImage, FileError> {
         guard versionReady else { return .failure(FileError(path: path, reason: "libelf version mismatch")) }
@@ -115,17 +129,6 @@ public final class ELFImage {
         return .success(ELFImage(path: path, fd: fd, elf: elf,
                                  isPositionIndependent: header.e_type == UInt16(ET_DYN),
                                  segments: segments, buildID: buildID))
-    }
-
-    /// Drops the resident pages of a mapped range that is no longer needed (the symbol
-    /// table once it has been read); the mapping stays valid and refaults if read again.
-    private static func releasePages(_ bytes: UnsafeRawBufferPointer) {
-        guard let start = bytes.baseAddress else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let first = (Int(bitPattern: start) + page - 1) & ~(page - 1)
-        let last = (Int(bitPattern: start) + bytes.count) & ~(page - 1)
-        guard last > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
-        _ = madvise(pointer, last - first, MADV_DONTNEED)
     }
 
     private static func sectionBytes(_ section: OpaquePointer) -> UnsafeRawBufferPointer? {
@@ -290,7 +293,7 @@ public final class ELFImage {
                                          size: bytes.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self),
                                          nameOffset: nameOffset, binding: info >> 4))
             }
-            Self.releasePages(bytes)
+            if fileImage != nil { PageRelease.release(bytes) }
         } else if let data = elf_getdata(section, nil) {
             var symbol = GElf_Sym()
             for index in 0..<(Int(data.pointee.d_size) / entrySize) {

@@ -63,7 +63,7 @@ public enum FileReader {
             return .failure(FileError(path: path, reason: "cannot map: \(describe(code))", errno: code))
         }
         _ = madvise(mapping, size, MADV_SEQUENTIAL)
-        let storage = ByteStorage(base: UnsafeRawPointer(mapping), count: size) { pointer, count in
+        let storage = ByteStorage(base: UnsafeRawPointer(mapping), count: size, isFileMapping: true) { pointer, count in
             if let pointer { munmap(UnsafeMutableRawPointer(mutating: pointer), count) }
         }
         return .success(ByteView(storage: storage))

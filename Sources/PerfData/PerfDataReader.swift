@@ -40,6 +40,9 @@ public final class PerfDataReader {
     private var leftover: [UInt8] = []
     private var decompressedTotal = 0
     private var consumedBytes = 0
+    /// Offset in the input up to which the walk has gone, and up to which pages were dropped.
+    private var walkPosition = 0
+    private var releasedUpTo = 0
 
     private struct QueuedRecord {
         var time: UInt64
@@ -228,6 +231,7 @@ public final class PerfDataReader {
             }
             try process(view: view, offset: offset, type: type, size: size, fileOffset: fileOffset, handler: handler)
             offset += size
+            if origin == nil { walkPosition = offset }
             // AUXTRACE and pipe-mode TRACING_DATA are followed by payload their size omits.
             if type == RecordType.auxtrace || type == RecordType.headerTracingData {
                 let payload = type == RecordType.auxtrace ? view.u64(offset - size + 8) : view.u32(offset - size + 8).map { (UInt64($0) + 7) & ~7 }
@@ -383,6 +387,16 @@ public final class PerfDataReader {
             delivered += 1
         }
         pending.removeFirst(delivered)
+        releaseConsumedInput()
+    }
+
+    /// Drops resident pages of the mapped input that no queued record still needs.
+    private func releaseConsumedInput() {
+        let needed = pending.reduce(walkPosition) { $1.view.sharesStorage(with: bytes) ? min($0, $1.offset) : $0 }
+        if needed > releasedUpTo + (4 << 20) {
+            bytes.releaseResidentPages(releasedUpTo, needed - releasedUpTo)
+            releasedUpTo = needed
+        }
     }
 
     private func deliver(view: ByteView, offset: Int, fileOffset: Int, _ handler: (PerfRecord) throws -> Void) throws {

@@ -12,6 +12,8 @@ final class DSO {
     var frameBase: Int32 = -1
     /// Where the symbols came from, for diagnostics.
     private(set) var origin = ""
+    /// The ELF files the table reads names from (kept open and mapped).
+    private var images: [ELFImage] = []
 
     init(path: String, expectedBuildID: [UInt8]?) {
         self.path = path
@@ -68,10 +70,17 @@ final class DSO {
             let plt = runtime?.pltSymbols() ?? ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
             table = SymbolTable(symbols: symbols.symbols, strings: symbols.strings, extra: plt.symbols, extraStrings: plt.strings)
             origin = file
+            images = [runtime, debugRuntime].compactMap { $0 }
+            releaseResidentPages()
         } else if !candidates.isEmpty {
             logger.debug("no symbols", metadata: ["file": "\(path)"])
         }
         if table.count > 50_000 { Memory.releaseFreedMemory() }
+    }
+
+    /// Drops the resident pages of the mapped ELF files; names are read back on demand.
+    func releaseResidentPages() {
+        for image in images { image.releaseResidentPages() }
     }
 
     /// Converts a file offset to the ELF virtual address symbols use.

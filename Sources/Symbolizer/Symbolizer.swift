@@ -199,6 +199,12 @@ public final class Symbolizer {
         return created
     }
 
+    /// Bounds resident memory in long runs: drops the resident pages of every mapped ELF
+    /// file (they are read back from the page cache when a new name is needed).
+    public func releaseResidentPages() {
+        for dso in dsos.values { dso.releaseResidentPages() }
+    }
+
     // MARK: Resolution
 
     /// Resolves a user-space address of process `pid`. Return addresses are looked up at
