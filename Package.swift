@@ -1,10 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The report hot path runs per sample and per frame; dynamic exclusivity checks cost
-// about a tenth of its time, and these modules keep no shared mutable state across tasks.
-let fast: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
-
 // Dependencies run one way: shim -> system -> core libraries -> pipeline -> CLI.
 let package = Package(
     name: "flamed",
@@ -28,21 +24,19 @@ let package = Package(
             dependencies: [
                 "CFlamedShim", "CLibElf", "CZstd",
                 .product(name: "SystemPackage", package: "swift-system"),
-            ],
-            swiftSettings: fast
+            ]
         ),
         // Pure perf.data decoding: header, attributes, features and records.
-        .target(name: "PerfData", dependencies: ["FlamedSystem"], swiftSettings: fast),
+        .target(name: "PerfData", dependencies: ["FlamedSystem"]),
         // Address spaces, ELF and kallsyms symbol tables, demangling.
         .target(
             name: "Symbolizer",
-            dependencies: ["FlamedSystem", "FlamedCollections", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: fast
+            dependencies: ["FlamedSystem", "FlamedCollections", .product(name: "Logging", package: "swift-log")]
         ),
         // Small, fast collections for the hot paths (pure Swift).
-        .target(name: "FlamedCollections", swiftSettings: fast),
+        .target(name: "FlamedCollections"),
         // The flame tree: interned names, insertion-ordered children.
-        .target(name: "FlameGraph", dependencies: ["FlamedCollections"], swiftSettings: fast),
+        .target(name: "FlameGraph", dependencies: ["FlamedCollections"]),
         // JSON, folded and HTML renderers.
         .target(name: "FlameRender", dependencies: ["FlameGraph"], exclude: ["Viewer"]),
         // perf.data -> symbolized samples -> flame tree.
@@ -51,8 +45,7 @@ let package = Package(
             dependencies: [
                 "PerfData", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem", "FlamedCollections",
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: fast
+            ]
         ),
         .executableTarget(
             name: "flamed",

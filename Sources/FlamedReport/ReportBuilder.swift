@@ -87,9 +87,11 @@ public struct ReportBuilder {
             let comm = symbolizer.threadName(pid: pid, tid: tid)
             let node: Int32
             if pid == 0 {
-                node = tree.child(of: FlameTree.root, name: tree.intern(comm), kind: .kernel)
+                let name = tree.intern(comm)
+                node = tree.child(of: FlameTree.root, name: name, kind: .kernel)
             } else {
-                node = tree.child(of: FlameTree.root, name: tree.intern("\(comm) (\(pid))"), kind: .user)
+                let name = tree.intern("\(comm) (\(pid))")
+                node = tree.child(of: FlameTree.root, name: name, kind: .user)
             }
             processNodes[key] = node
             return node
@@ -150,7 +152,8 @@ public struct ReportBuilder {
                     }
                     for frame in frames.reversed() {
                         let kind: FrameKind = symbolizer.isKernel(frame) ? .kernel : .user
-                        node = tree.child(of: node, name: treeName(frame), kind: kind)
+                        let name = treeName(frame)
+                        node = tree.child(of: node, name: name, kind: kind)
                     }
                     stacks.insert(hash: hash, processNode: processNode, generation: generation, chain: chain, leaf: node)
                 } else {
@@ -158,7 +161,8 @@ public struct ReportBuilder {
                     let frame = inKernel
                         ? symbolizer.resolveKernel(address: sample.ip, isReturnAddress: false)
                         : symbolizer.resolveUser(pid: sample.pid, address: sample.ip, isReturnAddress: false)
-                    node = tree.child(of: node, name: treeName(frame), kind: inKernel ? .kernel : .user)
+                    let name = treeName(frame)
+                    node = tree.child(of: node, name: name, kind: inKernel ? .kernel : .user)
                 }
                 tree.add(options.weightByPeriod ? sample.period : 1, to: node)
             case .mmap(let map):

@@ -97,7 +97,7 @@ public final class PerfDataReader {
         }
         let (attrsStart, attrsLength) = try section(attrsOffset, attrsSize, "attrs", at: 24)
         guard dataOffset <= UInt64(bytes.count) else {
-            throw PerfDataError(.truncatedHeader, offset: 40, "data offset 0x\(String(dataOffset, radix: 16)) beyond the end of the file (\(bytes.count) bytes)")
+            throw PerfDataError(.truncatedHeader, offset: 40, "data section offset 0x\(String(dataOffset, radix: 16)) lies beyond the end of the file (\(bytes.count) bytes)")
         }
         var (start, length) = (Int(dataOffset), Int(0))
         var complete = false

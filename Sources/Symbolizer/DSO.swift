@@ -27,7 +27,15 @@ final class DSO {
         guard !loaded else { return }
         loaded = true
         var candidates: [String] = []
-        if let id = expectedBuildID, !id.isEmpty {
+        // Without a recorded build id (perf lists only files that sample IPs hit), the
+        // file's own id still finds its debug file, as perf does.
+        var buildID = expectedBuildID
+        var opened: [String: ELFImage] = [:]
+        if buildID?.isEmpty ?? true, !path.hasPrefix("["), case .success(let image) = ELFImage.open(path: path) {
+            buildID = image.buildID
+            opened[path] = image
+        }
+        if let id = buildID, !id.isEmpty {
             let hex = id.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
             let head = String(hex.prefix(2)), rest = String(hex.dropFirst(2))
             let cached = "\(cacheDirectory)/.build-id/\(head)/\(rest)"
@@ -47,7 +55,7 @@ final class DSO {
         var fallback: (ELFSymbolTable, String)?
         for candidate in candidates where FileReader.isRegularFile(candidate) {
             let isDebugFile = candidate.hasSuffix("/debug") || candidate.hasSuffix(".debug")
-            guard case .success(let image) = ELFImage.open(path: candidate) else { continue }
+            guard let image = opened[candidate] ?? (try? ELFImage.open(path: candidate).get()) else { continue }
             if let expected = expectedBuildID, !expected.isEmpty, let actual = image.buildID, actual != expected {
                 logger.debug("build-id mismatch", metadata: ["file": "\(candidate)"])
                 continue

@@ -10,7 +10,8 @@ import Testing
 func sampleTree() -> FlameTree {
     var tree = FlameTree()
     func node(_ parent: Int32, _ name: String, _ kind: FrameKind = .user, value: UInt64 = 0) -> Int32 {
-        let id = tree.child(of: parent, name: tree.intern(name), kind: kind)
+        let interned = tree.intern(name)
+        let id = tree.child(of: parent, name: interned, kind: kind)
         if value > 0 { tree.add(value, to: id) }
         return id
     }

@@ -119,11 +119,11 @@ enum Support {
         return url
     }
 
-    /// Builds the known-tree workload with frame pointers into `directory`.
+    /// Builds the known-tree workload with frame pointers and no tail calls into `directory`.
     static func buildWorkload(in directory: URL) throws -> String {
         let source = packageRoot.appendingPathComponent("Tests/FlamedIntegrationTests/Fixtures/workload.c").path
         let binary = directory.appendingPathComponent("workload").path
-        let result = run(["/usr/bin/gcc", "-O1", "-fno-omit-frame-pointer", "-fno-inline", "-o", binary, source])
+        let result = run(["/usr/bin/gcc", "-O0", "-fno-omit-frame-pointer", "-fno-optimize-sibling-calls", "-o", binary, source])
         try #require(result.status == 0, "gcc failed: \(result.stderr)")
         return binary
     }

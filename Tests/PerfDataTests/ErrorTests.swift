@@ -402,7 +402,7 @@ func parseWithHeaderField(_ offset: Int, _ value: UInt64, alsoDataSize: UInt64? 
 struct HostileHeaderTests {
     @Test("attr_size of 2^63 or more")
     func hugeAttrSize() async {
-        await withKnownIssue("PerfDataReader.swift:81 `Int(bytes.u64(16)!)` traps for attr_size >= 2^63") {
+        do {
             await #expect(processExitsWith: .success) { parseWithHeaderField(16, 1 << 63) }
             await #expect(processExitsWith: .success) { parseWithHeaderField(16, UInt64.max) }
         }
@@ -410,7 +410,7 @@ struct HostileHeaderTests {
 
     @Test("data offset of 2^63 or more")
     func hugeDataOffset() async {
-        await withKnownIssue("PerfDataReader.swift:92 `Int(dataOffset)` runs before any check and traps for offsets >= 2^63") {
+        do {
             await #expect(processExitsWith: .success) { parseWithHeaderField(40, UInt64.max) }
             await #expect(processExitsWith: .success) { parseWithHeaderField(40, 1 << 63, alsoDataSize: 0) }
         }
@@ -418,7 +418,7 @@ struct HostileHeaderTests {
 
     @Test("data size so large that offset + size overflows")
     func hugeDataSize() async {
-        await withKnownIssue("PerfDataReader.swift:126 `Int(dataOffset + dataSize)` overflows (or exceeds Int.max) for a cut-short data section") {
+        do {
             await #expect(processExitsWith: .success) { parseWithHeaderField(48, UInt64.max) }
             await #expect(processExitsWith: .success) { parseWithHeaderField(48, 1 << 63) }
         }
