@@ -54,7 +54,9 @@ public struct ReportBuilder {
     /// Reads every record of `reader` and returns the finished report.
     public func build(_ reader: PerfDataReader, progress: ((Int, Int) -> Void)? = nil) throws -> Report {
         var warnings: [String] = []
-        let selected = try selectedEvents(reader)
+        // In pipe mode the events arrive as records, so the -e filter is applied per sample.
+        if !reader.attrs.isEmpty { _ = try selectedEvents(reader) }
+        var eventMatches: [Int: Bool] = [:]
         let kernel = loadKernelSymbols(reader, warnings: &warnings)
         var buildIDs: [String: [UInt8]] = [:]
         for entry in reader.header.buildIDs where !entry.isKernel { buildIDs[entry.filename] = entry.buildID }
@@ -104,7 +106,11 @@ public struct ReportBuilder {
         try reader.readRecords(progress: progress) { record in
             switch record {
             case .sample(let sample):
-                guard selected.contains(sample.attrIndex) else { return }
+                if let wanted = options.eventName {
+                    let matches = eventMatches[sample.attrIndex] ?? Self.eventMatches(wanted, reader.attrs[sample.attrIndex].name, among: reader.attrs.map(\.name))
+                    eventMatches[sample.attrIndex] = matches
+                    guard matches else { return }
+                }
                 if let pids = options.pids, !pids.contains(sample.pid) { return }
                 if let comm = options.comm, symbolizer.threadName(pid: sample.pid, tid: sample.tid) != comm { return }
                 samples += 1
@@ -190,6 +196,7 @@ public struct ReportBuilder {
         if reader.unknownIDSamples > 0 {
             warnings.append("\(reader.unknownIDSamples) samples had an event id that matches no event; skipped")
         }
+        let selected = try selectedEvents(reader)
         var context = makeContext(reader, selected: selected)
         context.samples = samples
         context.lost = lost
@@ -199,6 +206,15 @@ public struct ReportBuilder {
             context.lastSampleTime = lastTime
         }
         return Report(tree: tree, context: context, warnings: warnings)
+    }
+
+    /// Whether event `name` is the one `-e` asked for: the exact name, or else the same
+    /// name without modifiers (`cpu-clock` for `cpu-clock:ppp`) when no event matches exactly.
+    static func eventMatches(_ wanted: String, _ name: String, among names: [String]) -> Bool {
+        if name == wanted { return true }
+        if names.contains(wanted) { return false }
+        func base(_ text: String) -> Substring { text.split(separator: ":", maxSplits: 1).first ?? Substring(text) }
+        return base(name) == base(wanted)
     }
 
     /// The indexes of the events to keep: all, or the one `-e` names.

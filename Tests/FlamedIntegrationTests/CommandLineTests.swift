@@ -128,7 +128,7 @@ struct CommandLineTests {
             }
         }
         // perf killed before it wrote the header's data size: read to the end with a warning.
-        var unfinished = data
+        var unfinished = data.prefix(dataOffset + dataSize)
         unfinished.replaceSubrange(48..<56, with: [UInt8](repeating: 0, count: 8))
         try unfinished.write(to: directory.appendingPathComponent("unfinished.data"))
         let result = Support.flamed(["report", "-i", "unfinished.data", "-f", "json", "-o", "-"], cwd: directory)

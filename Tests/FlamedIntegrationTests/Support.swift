@@ -157,10 +157,39 @@ enum Support {
     }
 
     /// The fraction of `reference`'s samples that lie on identical paths in `candidate`.
-    static func agreement(_ candidate: [String: Int], _ reference: [String: Int]) -> Double {
+    ///
+    /// With `returnAddressAware`, one known, explained difference is allowed: perf looks a
+    /// return address up at the address itself, flamed at address−1 (so a call is charged
+    /// to the function that made it). They differ only after a call to a function that
+    /// never returns, where the return address is the first byte after the caller; in the
+    /// kernel perf then names the next symbol, a `__pfx_` padding symbol that is never
+    /// executed. A perf frame named `__pfx_…` therefore matches whatever flamed has at
+    /// that position; every other frame must be identical.
+    static func agreement(_ candidate: [String: Int], _ reference: [String: Int], returnAddressAware: Bool = false) -> Double {
         let total = reference.values.reduce(0, +)
         guard total > 0 else { return 0 }
-        let same = reference.reduce(0) { $0 + min($1.value, candidate[$1.key] ?? 0) }
+        var remaining = candidate
+        var same = 0
+        for (path, count) in reference {
+            let matched = min(count, remaining[path] ?? 0)
+            same += matched
+            remaining[path, default: 0] -= matched
+        }
+        guard returnAddressAware else { return Double(same) / Double(total) }
+        func pattern(_ path: String) -> [Substring] { path.split(separator: ";", omittingEmptySubsequences: false) }
+        for (path, count) in reference where path.contains(";__pfx_") {
+            let wanted = pattern(path)
+            var left = count - min(count, candidate[path] ?? 0)
+            for (other, available) in remaining where available > 0 && left > 0 {
+                let frames = pattern(other)
+                guard frames.count == wanted.count,
+                      zip(frames, wanted).allSatisfy({ $0 == $1 || $1.hasPrefix("__pfx_") }) else { continue }
+                let matched = min(left, available)
+                remaining[other] = available - matched
+                left -= matched
+                same += matched
+            }
+        }
         return Double(same) / Double(total)
     }
 
