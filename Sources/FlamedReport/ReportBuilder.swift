@@ -62,46 +62,9 @@ public struct ReportBuilder {
         for entry in reader.header.buildIDs where !entry.isKernel { buildIDs[entry.filename] = entry.buildID }
         let symbolizer = Symbolizer(kernel: kernel, buildIDs: buildIDs, cacheDirectory: options.buildIDCache, logger: logger)
 
-        var tree = FlameTree()
-        var frameNames: [Int32] = []
-        var processNodes: [UInt64: Int32] = [:]
-        var stacks = StackCache()
-        var chainBuffer: [UInt64] = []
+        var builder = TreeBuilder(symbolizer: symbolizer, maxStack: options.maxStack)
         var samples: UInt64 = 0, lost: UInt64 = 0, throttled: UInt64 = 0
         var firstTime: UInt64 = .max, lastTime: UInt64 = 0
-        let maxStack = max(options.maxStack, 1)
-        let unknownName = tree.intern("[unknown]")
-
-        func treeName(_ frame: Int32) -> Int32 {
-            let index = Int(frame)
-            if index < frameNames.count, frameNames[index] >= 0 { return frameNames[index] }
-            if index >= frameNames.count {
-                frameNames.append(contentsOf: repeatElement(-1, count: index - frameNames.count + 1 + 1024))
-            }
-            let name = frame <= Symbolizer.unknownKernel ? unknownName : tree.intern(symbolizer.name(of: frame))
-            frameNames[index] = name
-            return name
-        }
-
-        func processNode(pid: Int32, tid: Int32) -> Int32 {
-            let key = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: tid))
-            if let node = processNodes[key] { return node }
-            let comm = symbolizer.threadName(pid: pid, tid: tid)
-            let node: Int32
-            if pid == 0 {
-                let name = tree.intern(comm)
-                node = tree.child(of: FlameTree.root, name: name, kind: .kernel)
-            } else {
-                let name = tree.intern("\(comm) (\(pid))")
-                node = tree.child(of: FlameTree.root, name: name, kind: .user)
-            }
-            processNodes[key] = node
-            return node
-        }
-
-        func forgetProcessNodes(tid: Int32) {
-            processNodes = processNodes.filter { UInt32(truncatingIfNeeded: $0.key) != UInt32(bitPattern: tid) }
-        }
 
         try reader.readRecords(progress: progress) { record in
             switch record {
@@ -119,67 +82,16 @@ public struct ReportBuilder {
                     firstTime = min(firstTime, sample.time)
                     lastTime = max(lastTime, sample.time)
                 }
-                var node = processNode(pid: sample.pid, tid: sample.tid)
-                if let raw = sample.callchain {
-                    raw.copy(into: &chainBuffer)
-                    let chain = chainBuffer
-                    let generation = symbolizer.generation(pid: sample.pid)
-                    let hash = StackCache.hash(processNode: node, generation: generation, chain: chain)
-                    if let leaf = stacks.leaf(hash: hash, processNode: node, generation: generation, chain: chain) {
-                        tree.add(options.weightByPeriod ? sample.period : 1, to: leaf)
-                        return
-                    }
-                    let processNode = node
-                    // The callchain is leaf first; walk it backwards, root to leaf, keeping
-                    // at most maxStack real frames nearest the leaf, as perf does.
-                    var frames: [Int32] = []
-                    frames.reserveCapacity(min(chain.count, maxStack))
-                    var inKernel = false
-                    var exact = true
-                    for index in 0..<chain.count {
-                        let entry = chain[index]
-                        if entry >= CallchainContext.max {
-                            // perf knows only these three; any other marker means a corrupt
-                            // chain, which perf discards whole (the sample stays on its process).
-                            guard entry == CallchainContext.kernel || entry == CallchainContext.user || entry == CallchainContext.hypervisor else {
-                                frames.removeAll()
-                                break
-                            }
-                            inKernel = entry == CallchainContext.kernel
-                            exact = true
-                            continue
-                        }
-                        if frames.count >= maxStack { break }
-                        let frame = inKernel
-                            ? symbolizer.resolveKernel(address: entry, isReturnAddress: !exact)
-                            : symbolizer.resolveUser(pid: sample.pid, address: entry, isReturnAddress: !exact)
-                        frames.append(frame)
-                        exact = false
-                    }
-                    for frame in frames.reversed() {
-                        let kind: FrameKind = symbolizer.isKernel(frame) ? .kernel : .user
-                        let name = treeName(frame)
-                        node = tree.child(of: node, name: name, kind: kind)
-                    }
-                    stacks.insert(hash: hash, processNode: processNode, generation: generation, chain: chain, leaf: node)
-                } else {
-                    let inKernel = sample.cpumode == RecordMisc.kernel || sample.cpumode == RecordMisc.guestKernel
-                    let frame = inKernel
-                        ? symbolizer.resolveKernel(address: sample.ip, isReturnAddress: false)
-                        : symbolizer.resolveUser(pid: sample.pid, address: sample.ip, isReturnAddress: false)
-                    let name = treeName(frame)
-                    node = tree.child(of: node, name: name, kind: inKernel ? .kernel : .user)
-                }
-                tree.add(options.weightByPeriod ? sample.period : 1, to: node)
+                builder.add(sample, weight: options.weightByPeriod ? sample.period : 1)
             case .mmap(let map):
                 symbolizer.mmap(pid: map.pid, start: map.start, length: map.length, pageOffset: map.pageOffset,
                                 filename: map.filename, buildID: map.buildID, isKernel: map.isKernel)
             case .comm(let comm):
                 symbolizer.comm(pid: comm.pid, tid: comm.tid, name: comm.name)
-                forgetProcessNodes(tid: comm.tid)
+                builder.forget(tid: comm.tid)
             case .fork(let task):
                 symbolizer.fork(pid: task.pid, parentPID: task.parentPID, tid: task.tid, parentTID: task.parentTID)
-                forgetProcessNodes(tid: task.tid)
+                builder.forget(tid: task.tid)
             case .exit(let task):
                 symbolizer.exit(pid: task.pid, tid: task.tid)
             case .lost(let count):
@@ -205,7 +117,7 @@ public struct ReportBuilder {
             context.firstSampleTime = firstTime
             context.lastSampleTime = lastTime
         }
-        return Report(tree: tree, context: context, warnings: warnings)
+        return Report(tree: builder.tree, context: context, warnings: warnings)
     }
 
     /// Whether event `name` is the one `-e` asked for: the exact name, or else the same

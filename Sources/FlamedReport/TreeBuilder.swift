@@ -1,0 +1,168 @@
+import FlameGraph
+import PerfData
+import Symbolizer
+
+/// Folds symbolized samples into a flame tree, with the caches that make it fast:
+/// frame names interned once, whole stacks seen before (`StackCache`), and for each
+/// thread the path of its previous sample, whose root side is usually shared with the
+/// next sample and need not be resolved again.
+struct TreeBuilder {
+    private(set) var tree = FlameTree()
+    private let symbolizer: Symbolizer
+    private let maxStack: Int
+    private var frameNames: [Int32] = []
+    private var processNodes: [UInt64: Int32] = [:]
+    private var stacks = StackCache()
+    private var chain: [UInt64] = []
+    private var modes: [UInt8] = []
+    private var nodes: [Int32] = []
+    private var lastPaths: [Int32: ThreadPath] = [:]
+    private let unknownName: Int32
+
+    /// The previous sample's raw callchain of a thread (leaf first) and the tree node
+    /// reached after each entry, walking from the root.
+    private struct ThreadPath {
+        var processNode: Int32
+        var generation: UInt64
+        var chain: [UInt64]
+        var nodes: [Int32]
+    }
+
+    /// Per-entry classification of a raw callchain.
+    private enum Mode {
+        static let marker: UInt8 = 1
+        static let kernel: UInt8 = 2
+        static let exact: UInt8 = 4
+    }
+
+    init(symbolizer: Symbolizer, maxStack: Int) {
+        self.symbolizer = symbolizer
+        self.maxStack = max(maxStack, 1)
+        unknownName = tree.intern("[unknown]")
+    }
+
+    /// The tree name of a symbolizer frame.
+    private mutating func treeName(_ frame: Int32) -> Int32 {
+        let index = Int(frame)
+        if index < frameNames.count, frameNames[index] >= 0 { return frameNames[index] }
+        if index >= frameNames.count {
+            frameNames.append(contentsOf: repeatElement(-1, count: index - frameNames.count + 1 + 1024))
+        }
+        let name = frame <= Symbolizer.unknownKernel ? unknownName : tree.intern(symbolizer.name(of: frame))
+        frameNames[index] = name
+        return name
+    }
+
+    /// The `comm (pid)` node of a thread, as named now (pid 0 is plain `swapper`).
+    mutating func processNode(pid: Int32, tid: Int32) -> Int32 {
+        let key = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: tid))
+        if let node = processNodes[key] { return node }
+        let comm = symbolizer.threadName(pid: pid, tid: tid)
+        let node: Int32
+        if pid == 0 {
+            let name = tree.intern(comm)
+            node = tree.child(of: FlameTree.root, name: name, kind: .kernel)
+        } else {
+            let name = tree.intern("\(comm) (\(pid))")
+            node = tree.child(of: FlameTree.root, name: name, kind: .user)
+        }
+        processNodes[key] = node
+        return node
+    }
+
+    /// Forgets a thread's process node after it was renamed or created.
+    mutating func forget(tid: Int32) {
+        processNodes = processNodes.filter { UInt32(truncatingIfNeeded: $0.key) != UInt32(bitPattern: tid) }
+        lastPaths[tid] = nil
+    }
+
+    /// Adds one sample with `weight`.
+    mutating func add(_ sample: Sample, weight: UInt64) {
+        let processNode = processNode(pid: sample.pid, tid: sample.tid)
+        guard let raw = sample.callchain else {
+            let inKernel = sample.cpumode == RecordMisc.kernel || sample.cpumode == RecordMisc.guestKernel
+            let frame = inKernel
+                ? symbolizer.resolveKernel(address: sample.ip, isReturnAddress: false)
+                : symbolizer.resolveUser(pid: sample.pid, address: sample.ip, isReturnAddress: false)
+            let name = treeName(frame)
+            tree.add(weight, to: tree.child(of: processNode, name: name, kind: inKernel ? .kernel : .user))
+            return
+        }
+        raw.copy(into: &chain)
+        let generation = symbolizer.generation(pid: sample.pid)
+        let hash = StackCache.hash(processNode: processNode, generation: generation, chain: chain)
+        if let leaf = stacks.leaf(hash: hash, processNode: processNode, generation: generation, chain: chain) {
+            tree.add(weight, to: leaf)
+            return
+        }
+        let leaf = walk(pid: sample.pid, tid: sample.tid, processNode: processNode, generation: generation)
+        stacks.insert(hash: hash, processNode: processNode, generation: generation, chain: chain, leaf: leaf)
+        tree.add(weight, to: leaf)
+    }
+
+    /// Walks `chain` (leaf first) from the root and returns the leaf node. Context markers
+    /// switch between kernel and user; any marker perf does not know means a corrupt chain,
+    /// which perf discards whole (the sample stays on its process). At most `maxStack`
+    /// frames nearest the leaf are used.
+    private mutating func walk(pid: Int32, tid: Int32, processNode: Int32, generation: UInt64) -> Int32 {
+        modes.removeAll(keepingCapacity: true)
+        var inKernel = false, exact = true, frames = 0, usable = chain.count
+        for (index, entry) in chain.enumerated() {
+            if frames >= maxStack {
+                usable = index
+                break
+            }
+            if entry >= CallchainContext.max {
+                guard entry == CallchainContext.kernel || entry == CallchainContext.user || entry == CallchainContext.hypervisor else {
+                    lastPaths[tid] = nil
+                    return processNode
+                }
+                inKernel = entry == CallchainContext.kernel
+                exact = true
+                modes.append(Mode.marker)
+                continue
+            }
+            modes.append((inKernel ? Mode.kernel : 0) | (exact ? Mode.exact : 0))
+            exact = false
+            frames += 1
+        }
+        // Reuse the root side this thread's previous sample shared with this one. The
+        // leaf-most shared entry is resolved again: whether it is an exact IP depends on
+        // the entry next to it, which differs.
+        var shared = 0
+        var node = processNode
+        if usable == chain.count, let last = lastPaths[tid], last.processNode == processNode, last.generation == generation {
+            let limit = min(last.chain.count, chain.count)
+            while shared < limit && last.chain[last.chain.count - 1 - shared] == chain[chain.count - 1 - shared] { shared += 1 }
+            shared = max(shared - 1, 0)
+            if shared > 0 { node = last.nodes[last.chain.count - shared] }
+        }
+        nodes.removeAll(keepingCapacity: true)
+        nodes.append(contentsOf: repeatElement(processNode, count: usable))
+        if shared > 0 {
+            for index in (usable - shared)..<usable { nodes[index] = lastPaths[tid]!.nodes[index - usable + lastPaths[tid]!.chain.count] }
+        }
+        var index = usable - 1 - shared
+        while index >= 0 {
+            let mode = modes[index]
+            if mode & Mode.marker == 0 {
+                let isKernel = mode & Mode.kernel != 0
+                let isReturn = mode & Mode.exact == 0
+                let frame = isKernel
+                    ? symbolizer.resolveKernel(address: chain[index], isReturnAddress: isReturn)
+                    : symbolizer.resolveUser(pid: pid, address: chain[index], isReturnAddress: isReturn)
+                let kind: FrameKind = symbolizer.isKernel(frame) ? .kernel : .user
+                let name = treeName(frame)
+                node = tree.child(of: node, name: name, kind: kind)
+            }
+            nodes[index] = node
+            index -= 1
+        }
+        if usable == chain.count {
+            lastPaths[tid] = ThreadPath(processNode: processNode, generation: generation, chain: chain, nodes: nodes)
+        } else {
+            lastPaths[tid] = nil
+        }
+        return node
+    }
+}
