@@ -61,6 +61,7 @@ public struct ReportBuilder {
         var buildIDs: [String: [UInt8]] = [:]
         for entry in reader.header.buildIDs where !entry.isKernel { buildIDs[entry.filename] = entry.buildID }
         let symbolizer = Symbolizer(kernel: kernel, buildIDs: buildIDs, cacheDirectory: options.buildIDCache, logger: logger)
+        symbolizer.prefetch(reader.header.buildIDs.filter { !$0.isKernel }.map(\.filename))
 
         var builder = TreeBuilder(symbolizer: symbolizer, maxStack: options.maxStack)
         var samples: UInt64 = 0, lost: UInt64 = 0, throttled: UInt64 = 0

@@ -1,8 +1,13 @@
 import FlamedSystem
 import Logging
+import Synchronization
 
 /// A file that code was mapped from, with its symbols loaded on first use.
-final class DSO {
+///
+/// Loading may happen on a prefetch thread: `load` and `releaseResidentPages` hold
+/// `lock`, and the other state is only read after `load` has returned.
+final class DSO: @unchecked Sendable {
+    private let lock = Mutex(())
     let path: String
     let expectedBuildID: [UInt8]?
     private var loaded = false
@@ -24,6 +29,10 @@ final class DSO {
     /// cache's debug file, the system debug directory, the cached copy, then the file itself.
     /// The first with a `.symtab` supplies symbols; otherwise the first with `.dynsym`.
     func load(cacheDirectory: String, logger: Logger) {
+        lock.withLock { _ in loadLocked(cacheDirectory: cacheDirectory, logger: logger) }
+    }
+
+    private func loadLocked(cacheDirectory: String, logger: Logger) {
         guard !loaded else { return }
         loaded = true
         var candidates: [String] = []
@@ -79,7 +88,7 @@ final class DSO {
             table = SymbolTable(symbols: symbols.symbols, strings: symbols.strings, extra: plt.symbols, extraStrings: plt.strings)
             origin = file
             images = [runtime, debugRuntime].compactMap { $0 }
-            releaseResidentPages()
+            for image in images { image.releaseResidentPages() }
         } else if !candidates.isEmpty {
             logger.debug("no symbols", metadata: ["file": "\(path)"])
         }
@@ -88,7 +97,9 @@ final class DSO {
 
     /// Drops the resident pages of the mapped ELF files; names are read back on demand.
     func releaseResidentPages() {
-        for image in images { image.releaseResidentPages() }
+        lock.withLock { _ in
+            for image in images { image.releaseResidentPages() }
+        }
     }
 
     /// Converts a file offset to the ELF virtual address symbols use.

@@ -1,3 +1,4 @@
+import Dispatch
 import FlamedCollections
 import FlamedSystem
 import Logging
@@ -112,6 +113,24 @@ public final class Symbolizer {
             nextFrame += Int32(kernel.table.count)
         }
         comms[0] = "swapper"
+    }
+
+    /// Starts loading, on another thread, the symbols of files that perf recorded as hit
+    /// by samples (the BUILD_ID list), so that they are ready, or nearly, when the first
+    /// sample needs them. Each file is still loaded only once.
+    public func prefetch(_ files: [String]) {
+        var pending: [DSO] = []
+        for filename in files where !filename.hasPrefix("[") || filename == "[vdso]" {
+            guard dsos[filename] == nil else { continue }
+            let dso = DSO(path: filename, expectedBuildID: buildIDs[filename])
+            dsos[filename] = dso
+            pending.append(dso)
+        }
+        guard !pending.isEmpty else { return }
+        let cacheDirectory = self.cacheDirectory, logger = self.logger, queue = pending
+        DispatchQueue.global().async {
+            for dso in queue { dso.load(cacheDirectory: cacheDirectory, logger: logger) }
+        }
     }
 
     // MARK: Process model
@@ -269,7 +288,11 @@ public final class Symbolizer {
             result = kernel.table.name(Int(frame - kernelFrameBase))
         } else if let owner = owners.last(where: { $0.base <= frame }), let dso = owner.dso {
             let index = Int(frame - owner.base)
-            if index < dso.table.count { result = Demangler.perfStyle(dso.table.name(index)) }
+            if index < dso.table.count {
+                let raw = dso.table.name(index)
+                // Synthesized PLT names are demangled before their suffix, as perf does.
+                result = raw.hasSuffix("@plt") ? Demangler.perfStyle(String(raw.dropLast(4))) + "@plt" : Demangler.perfStyle(raw)
+            }
         }
         names[frame] = result
         return result
