@@ -23,7 +23,7 @@ struct StackCache {
     /// Most addresses kept (8 bytes each).
     let capacity: Int
 
-    init(capacity: Int = 1 << 21) {
+    init(capacity: Int = 1 << 18) {
         self.capacity = capacity
     }
 

@@ -10,9 +10,9 @@ import FlamedSystem
 /// underscores, then the longer name), and synthesized PLT stubs are merged in afterwards.
 public struct SymbolTable: Sendable {
     /// Start addresses, ascending.
-    public private(set) var starts: [UInt64] = []
-    /// End addresses (exclusive).
-    public private(set) var ends: [UInt64] = []
+    private var starts: [UInt64] = []
+    /// Sizes after perf's end fixup (saturated at 4 GiB, far beyond any function).
+    private var sizes: [UInt32] = []
     private var nameOffsets: [UInt32] = []
     /// ELF binding of each symbol, kept to choose among aliases when one is looked up.
     private var bindings: [UInt8] = []
@@ -41,55 +41,61 @@ public struct SymbolTable: Sendable {
         let order = Self.sortOrder(symbols)
         let total = symbols.count + extra.count
         starts.reserveCapacity(total)
-        ends.reserveCapacity(total)
+        sizes.reserveCapacity(total)
         nameOffsets.reserveCapacity(total)
         bindings.reserveCapacity(total)
-
-        // Ends of the object's own symbols, fixed up before the PLT stubs exist.
-        var ownEnds = [UInt64](repeating: 0, count: symbols.count)
-        for rank in 0..<symbols.count {
-            let symbol = symbols[order?[rank] ?? rank]
-            if symbol.size > 0 {
-                ownEnds[rank] = symbol.start &+ symbol.size
-            } else if rank + 1 < symbols.count {
-                let nextIndex = order?[rank + 1] ?? (rank + 1)
-                let next = symbols[nextIndex]
-                if let moduleFlags, moduleFlags[order?[rank] ?? rank] != moduleFlags[nextIndex] {
-                    ownEnds[rank] = (symbol.start &+ 4096 &+ 4095) & ~UInt64(4095)
-                } else {
-                    ownEnds[rank] = next.start
-                }
-            } else {
-                ownEnds[rank] = (symbol.start & ~UInt64(4095)) &+ 4096
-            }
-        }
         // Merge the sorted own symbols with the extra ones (own first on equal starts).
+        // An own symbol without a size ends where the next own symbol starts: perf fixes
+        // ends up before the PLT stubs exist.
         var rank = 0, extraIndex = 0
+        var openUnsized: (index: Int, symbol: Int)? = nil
         while rank < symbols.count || extraIndex < extra.count {
             let takeOwn: Bool
             if rank < symbols.count && extraIndex < extra.count {
-                takeOwn = symbols[order?[rank] ?? rank].start <= extra[extraIndex].start
+                takeOwn = symbols[order.map { Int($0[rank]) } ?? rank].start <= extra[extraIndex].start
             } else {
                 takeOwn = rank < symbols.count
             }
             if takeOwn {
-                let symbol = symbols[order?[rank] ?? rank]
-                append(start: symbol.start, end: ownEnds[rank], name: symbol.nameOffset, binding: symbol.binding)
+                let position = order.map { Int($0[rank]) } ?? rank
+                let symbol = symbols[position]
+                if let open = openUnsized {
+                    let previous = symbols[open.symbol]
+                    var end = symbol.start
+                    if let moduleFlags, moduleFlags[open.symbol] != moduleFlags[position] {
+                        end = (previous.start &+ 4096 &+ 4095) & ~UInt64(4095)
+                    }
+                    sizes[open.index] = Self.saturated(end &- previous.start)
+                    openUnsized = nil
+                }
+                if symbol.size == 0 { openUnsized = (starts.count, position) }
+                append(start: symbol.start, size: symbol.size, name: symbol.nameOffset, binding: symbol.binding)
                 rank += 1
             } else {
                 let symbol = extra[extraIndex]
-                append(start: symbol.start, end: symbol.start &+ symbol.size, name: symbol.nameOffset | Self.extraBit, binding: symbol.binding)
+                append(start: symbol.start, size: symbol.size, name: symbol.nameOffset | Self.extraBit, binding: symbol.binding)
                 extraIndex += 1
             }
         }
+        if let open = openUnsized {
+            let start = symbols[open.symbol].start
+            sizes[open.index] = Self.saturated(((start & ~UInt64(4095)) &+ 4096) &- start)
+        }
     }
 
-    private mutating func append(start: UInt64, end: UInt64, name: UInt32, binding: UInt8) {
+    private static func saturated(_ size: UInt64) -> UInt32 {
+        UInt32(truncatingIfNeeded: min(size, UInt64(UInt32.max)))
+    }
+
+    private mutating func append(start: UInt64, size: UInt64, name: UInt32, binding: UInt8) {
         starts.append(start)
-        ends.append(end)
+        sizes.append(Self.saturated(size))
         nameOffsets.append(name)
         bindings.append(binding)
     }
+
+    @inline(__always)
+    private func end(_ index: Int) -> UInt64 { starts[index] &+ UInt64(sizes[index]) }
 
     /// A key that orders symbols by start and then by input position, which makes the
     /// sort stable: aliases keep their file order, as perf's tree inserts equal keys
@@ -104,7 +110,7 @@ public struct SymbolTable: Sendable {
     }
 
     /// The sorted order of `symbols`, or nil when they are sorted already.
-    static func sortOrder(_ symbols: [ELFSymbol]) -> [Int]? {
+    static func sortOrder(_ symbols: [ELFSymbol]) -> [UInt32]? {
         var index = 1
         while index < symbols.count {
             if symbols[index].start < symbols[index - 1].start { break }
@@ -117,13 +123,13 @@ public struct SymbolTable: Sendable {
             packed.reserveCapacity(symbols.count)
             for (position, symbol) in symbols.enumerated() { packed.append(symbol.start << 20 | UInt64(position)) }
             radixSort(&packed)
-            return packed.map { Int($0 & 0xFFFFF) }
+            return packed.map { UInt32(truncatingIfNeeded: $0 & 0xFFFFF) }
         }
         var keys = [SortKey]()
         keys.reserveCapacity(symbols.count)
         for (position, symbol) in symbols.enumerated() { keys.append(SortKey(start: symbol.start, index: position)) }
         keys.sort()
-        return keys.map(\.index)
+        return keys.map { UInt32(truncatingIfNeeded: $0.index) }
     }
 
     /// Sorts unsigned integers in place, least significant 16 bits first, skipping digits
@@ -155,7 +161,7 @@ public struct SymbolTable: Sendable {
 
     /// perf's `choose_best_symbol`: whether symbol `a` should replace `b` at one address.
     func prefer(_ a: Int, over b: Int) -> Bool {
-        let aSized = ends[a] > starts[a], bSized = ends[b] > starts[b]
+        let aSized = sizes[a] > 0, bSized = sizes[b] > 0
         if aSized != bSized { return aSized }
         let aWeak = bindings[a] == 2, bWeak = bindings[b] == 2
         if aWeak != bWeak { return !aWeak }
@@ -209,7 +215,7 @@ public struct SymbolTable: Sendable {
                 next += 1
             }
         }
-        return address < ends[best] ? best : nil
+        return address < end(best) ? best : nil
     }
 
     /// The raw (not demangled) name of symbol `index`.
