@@ -17,3 +17,9 @@ char *flamed_shim_cxa_demangle(const char *mangled) {
 int flamed_shim_malloc_trim(void) {
     return malloc_trim(0);
 }
+
+#include <sys/auxv.h>
+
+unsigned long flamed_shim_vdso_base(void) {
+    return getauxval(AT_SYSINFO_EHDR);
+}

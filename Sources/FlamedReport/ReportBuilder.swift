@@ -78,6 +78,7 @@ public struct ReportBuilder {
                 if let pids = options.pids, !pids.contains(sample.pid) { return }
                 if let comm = options.comm, symbolizer.threadName(pid: sample.pid, tid: sample.tid) != comm { return }
                 samples += 1
+                if samples == 1 { symbolizer.recordedOnRunningKernel = Self.isRunningKernel(reader.header.osRelease) }
                 if samples % 16_384 == 0 { symbolizer.releaseResidentPages() }
                 if sample.time != 0 {
                     firstTime = min(firstTime, sample.time)
@@ -119,6 +120,13 @@ public struct ReportBuilder {
             context.lastSampleTime = lastTime
         }
         return Report(tree: builder.tree, context: context, warnings: warnings)
+    }
+
+    /// Whether `release` (the recording's osrelease) is the kernel this process runs on.
+    static func isRunningKernel(_ release: String?) -> Bool {
+        guard let release, case .success(let running) = FileReader.readText(path: "/proc/sys/kernel/osrelease") else { return false }
+        let text = running.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+        return text.split(whereSeparator: { $0 == "\n" || $0 == " " }).first.map(String.init) == release
     }
 
     /// Whether event `name` is the one `-e` asked for: the exact name, or else the same

@@ -1,3 +1,4 @@
+import CFlamedShim
 import CLibElf
 #if canImport(Glibc)
 import Glibc
@@ -12,7 +13,7 @@ public struct ELFSegment: Sendable {
     public let executable: Bool
 }
 
-/// A function symbol read from `.symtab` or `.dynsym`.
+/// A symbol read from `.symtab` or `.dynsym` (or synthesized for a PLT stub).
 public struct ELFSymbol: Sendable {
     public init(start: UInt64, size: UInt64, nameOffset: UInt32, binding: UInt8) {
         self.start = start
@@ -56,6 +57,8 @@ public final class ELFImage {
     public let buildID: [UInt8]?
     private let fd: Int32
     private let elf: OpaquePointer
+    /// Bytes an in-memory image was copied into (kept alive for libelf).
+    private var memory: UnsafeMutableRawPointer?
 
     private static let versionReady: Bool = elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE)
 
@@ -70,7 +73,37 @@ public final class ELFImage {
 
     deinit {
         elf_end(elf)
-        close(fd)
+        if fd >= 0 { close(fd) }
+        memory?.deallocate()
+    }
+
+    /// The vDSO the kernel maps into this process (found through AT_SYSINFO_EHDR), copied
+    /// out and opened from memory. It names `[vdso]` frames of recordings made on this
+    /// kernel when the recording carries no build id for it.
+    public static func openRunningVDSO() -> Result<ELFImage, FileError> {
+        let path = "[vdso]"
+        guard versionReady, let base = UnsafeRawPointer(bitPattern: UInt(flamed_shim_vdso_base())) else {
+            return .failure(FileError(path: path, reason: "no vDSO in this process"))
+        }
+        let sectionOffset = Int(base.loadUnaligned(fromByteOffset: 0x28, as: UInt64.self))
+        let entrySize = Int(base.loadUnaligned(fromByteOffset: 0x3A, as: UInt16.self))
+        let entries = Int(base.loadUnaligned(fromByteOffset: 0x3C, as: UInt16.self))
+        let size = sectionOffset + entrySize * entries
+        guard size > 64, size <= 1 << 20 else { return .failure(FileError(path: path, reason: "implausible vDSO size \(size)")) }
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        copy.copyMemory(from: base, byteCount: size)
+        guard let elf = elf_memory(copy.assumingMemoryBound(to: CChar.self), size) else {
+            copy.deallocate()
+            return .failure(FileError(path: path, reason: "libelf: \(String(cString: elf_errmsg(-1)))"))
+        }
+        switch finish(path: path, fd: -1, elf: elf) {
+        case .success(let image):
+            image.memory = copy
+            return .success(image)
+        case .failure(let error):
+            copy.deallocate()
+            return .failure(error)
+        }
     }
 
     /// The whole file as libelf mapped it, if it is a file mapping (not a copy in memory).
@@ -100,15 +133,21 @@ public final class ELFImage {
             close(fd)
             return .failure(FileError(path: path, reason: "libelf: \(String(cString: elf_errmsg(-1)))"))
         }
+        return finish(path: path, fd: fd, elf: elf)
+    }
+
+    /// Checks an opened libelf handle and reads its header, segments and build id. On
+    /// failure the handle and descriptor are released.
+    private static func finish(path: String, fd: Int32, elf: OpaquePointer) -> Result<ELFImage, FileError> {
         guard elf_kind(elf) == ELF_K_ELF else {
             elf_end(elf)
-            close(fd)
+            if fd >= 0 { close(fd) }
             return .failure(FileError(path: path, reason: "not an ELF file"))
         }
         var header = GElf_Ehdr()
         guard gelf_getehdr(elf, &header) != nil else {
             elf_end(elf)
-            close(fd)
+            if fd >= 0 { close(fd) }
             return .failure(FileError(path: path, reason: "bad ELF header"))
         }
         var segments: [ELFSegment] = []
@@ -161,8 +200,8 @@ public final class ELFImage {
         return nil
     }
 
-    /// Reads the function symbols: `.symtab` when present, else `.dynsym`. Undefined and
-    /// unnamed symbols are skipped.
+    /// Reads the symbols perf keeps: functions, objects and labels in text sections, from
+    /// `.symtab` when present, else `.dynsym`. Undefined and unnamed symbols are skipped.
     public func functionSymbols() -> ELFSymbolTable {
         var symtab: OpaquePointer?
         var dynsym: OpaquePointer?

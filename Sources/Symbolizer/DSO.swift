@@ -28,11 +28,13 @@ final class DSO: @unchecked Sendable {
     /// Loads segments and symbols once. Candidates are tried in perf's order: the build-id
     /// cache's debug file, the system debug directory, the cached copy, then the file itself.
     /// The first with a `.symtab` supplies symbols; otherwise the first with `.dynsym`.
-    func load(cacheDirectory: String, logger: Logger) {
-        lock.withLock { _ in loadLocked(cacheDirectory: cacheDirectory, logger: logger) }
+    /// `runningVDSO` allows naming `[vdso]` frames from this process's own vDSO when the
+    /// recording has no build id for it (pipe mode) and was made on the running kernel.
+    func load(cacheDirectory: String, logger: Logger, runningVDSO: Bool = false) {
+        lock.withLock { _ in loadLocked(cacheDirectory: cacheDirectory, logger: logger, runningVDSO: runningVDSO) }
     }
 
-    private func loadLocked(cacheDirectory: String, logger: Logger) {
+    private func loadLocked(cacheDirectory: String, logger: Logger, runningVDSO: Bool) {
         guard !loaded else { return }
         loaded = true
         var candidates: [String] = []
@@ -58,11 +60,15 @@ final class DSO: @unchecked Sendable {
         }
         // Separate debug files keep the program headers but not always their file offsets,
         // so segments come from a real binary when there is one.
+        if path == "[vdso]" && candidates.isEmpty && runningVDSO, case .success(let image) = ELFImage.openRunningVDSO() {
+            opened[path] = image
+            candidates = [path]
+        }
         var runtime: ELFImage?
         var debugRuntime: ELFImage?
         var chosen: (ELFSymbolTable, String)?
         var fallback: (ELFSymbolTable, String)?
-        for candidate in candidates where FileReader.isRegularFile(candidate) {
+        for candidate in candidates where opened[candidate] != nil || FileReader.isRegularFile(candidate) {
             let isDebugFile = candidate.hasSuffix("/debug") || candidate.hasSuffix(".debug")
             guard let image = opened[candidate] ?? (try? ELFImage.open(path: candidate).get()) else { continue }
             if let expected = expectedBuildID, !expected.isEmpty, let actual = image.buildID, actual != expected {

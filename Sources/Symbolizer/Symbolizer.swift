@@ -98,6 +98,8 @@ public final class Symbolizer {
     private var names: [Int32: String] = [:]
     private var dynamicKernel: [(start: UInt64, end: UInt64, name: String, frame: Int32)] = []
     private var kernelFrameBase: Int32 = 2
+    /// Whether the recording was made on the running kernel, so that its `[vdso]` is ours.
+    public var recordedOnRunningKernel = false
     private var nextGeneration: UInt32 = 1
     private var kernelGeneration: UInt32 = 0
 
@@ -242,7 +244,7 @@ public final class Symbolizer {
         if let cached = space.cache[lookup] { return cached }
         var frame = Self.unknownUser
         if let mapping = space.find(lookup), let dso = mapping.dso {
-            dso.load(cacheDirectory: cacheDirectory, logger: logger)
+            dso.load(cacheDirectory: cacheDirectory, logger: logger, runningVDSO: recordedOnRunningKernel)
             if dso.frameBase < 0 {
                 dso.frameBase = nextFrame
                 nextFrame += Int32(max(dso.table.count, 1))

@@ -112,9 +112,6 @@ struct ReportCommand: ParsableCommand {
                                         colorScheme: outputOptions.colorscheme)
         }
         if case .failure(let error) = OutputFile.write(bytes, to: outputPath) { fail(error.description) }
-        if getenv("FLAMED_DEBUG_MEMORY") != nil, case .success(let status) = FileReader.readText(path: "/proc/self/status") {
-            status.withUnsafeBytes { Terminal.writeError(String(decoding: $0, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("Vm") || $0.hasPrefix("Rss") }.joined(separator: "\n") + "\n") }
-        }
         if outputPath != "-" {
             Terminal.writeError("flamed: wrote \(outputPath) (\(report.context.samples) samples, \(report.tree.nodeCount) nodes)\n")
         }

@@ -17,4 +17,10 @@ char *flamed_shim_cxa_demangle(const char *mangled);
 /// Why it exists: <malloc.h> is not part of Swift's Glibc module, so `malloc_trim` is not
 /// visible to Swift. Returns 1 if memory was released.
 int flamed_shim_malloc_trim(void);
+
+/// The address of the vDSO image the kernel mapped into this process, or 0.
+///
+/// Why it exists: `getauxval` and AT_SYSINFO_EHDR come from <sys/auxv.h>, which is not part
+/// of Swift's Glibc module.
+unsigned long flamed_shim_vdso_base(void);
 #endif
