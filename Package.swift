@@ -61,6 +61,10 @@ let package = Package(
         ),
         .testTarget(name: "FlameRenderTests", dependencies: ["FlameRender", "FlameGraph"]),
         .testTarget(
+            name: "SymbolizerTests",
+            dependencies: ["Symbolizer", "FlamedSystem", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
             name: "FlamedIntegrationTests",
             dependencies: ["FlamedReport", "FlameGraph", "FlameRender", "Symbolizer", "PerfData", "flamed"],
             exclude: ["Fixtures"]
