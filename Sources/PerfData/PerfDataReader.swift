@@ -39,7 +39,6 @@ public final class PerfDataReader {
     private var decompressor: ZstdDecompressor?
     private var leftover: [UInt8] = []
     private var decompressedTotal = 0
-    private var consumedBytes = 0
     /// Offset in the input up to which the walk has gone, and up to which pages were dropped.
     private var walkPosition = 0
     private var releasedUpTo = 0
