@@ -61,13 +61,6 @@ public struct ByteView: @unchecked Sendable {
         self.count = count
     }
 
-    /// A view of `count` bytes at `base` that stay valid as long as `owner` lives
-    /// (for example a section inside a mapping that `owner` keeps open).
-    public init(unownedBytes base: UnsafeRawPointer?, count: Int, owner: AnyObject) {
-        self.storage = ByteStorage(base: base, count: count, owner: owner) { _, _ in }
-        self.base = base
-        self.count = count
-    }
 
     /// A view holding a copy of `bytes`.
     public init(_ bytes: [UInt8]) {
@@ -166,24 +159,5 @@ enum PageRelease {
         let last = (Int(bitPattern: start) + bytes.count) & ~(page - 1)
         guard last > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
         _ = madvise(pointer, last - first, MADV_DONTNEED)
-    }
-
-    /// Whether `[address, address+length)` lies in one mapping of a file (inode not 0), as
-    /// /proc/self/maps says.
-    static func isFileBacked(_ address: UnsafeRawPointer, length: Int) -> Bool {
-        guard case .success(let maps) = FileReader.readText(path: "/proc/self/maps") else { return false }
-        let low = UInt(bitPattern: Int(bitPattern: address)), high = low + UInt(length)
-        return maps.withUnsafeBytes { bytes in
-            for line in bytes.split(separator: 10) {
-                let fields = line.split(separator: 32, omittingEmptySubsequences: true)
-                guard fields.count >= 6, let dash = fields[0].firstIndex(of: 45) else { continue }
-                guard let start = UInt(String(decoding: fields[0][..<dash], as: UTF8.self), radix: 16),
-                      let end = UInt(String(decoding: fields[0][(dash + 1)...], as: UTF8.self), radix: 16) else { continue }
-                if start <= low && high <= end {
-                    return String(decoding: fields[4], as: UTF8.self) != "0"
-                }
-            }
-            return false
-        }
     }
 }

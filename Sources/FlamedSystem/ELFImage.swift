@@ -106,19 +106,6 @@ public final class ELFImage {
         }
     }
 
-    /// The whole file as libelf mapped it, if it is a file mapping (not a copy in memory).
-    private lazy var fileImage: UnsafeRawBufferPointer? = {
-        var size = 0
-        guard let raw = elf_rawfile(elf, &size), size > 0,
-              PageRelease.isFileBacked(UnsafeRawPointer(raw), length: size) else { return nil }
-        return UnsafeRawBufferPointer(start: UnsafeRawPointer(raw), count: size)
-    }()
-
-    /// Drops the file's resident pages (symbol and string tables once read). The mapping
-    /// stays valid; pages come back from the page cache when names are read again.
-    public func releaseResidentPages() {
-        if let fileImage { PageRelease.release(fileImage) }
-    }
 
     /// Opens `path` as an ELF file. Fails when it is missing or not ELF.
     public static func open(path: String) -> Result<ELFImage, FileError> {
@@ -288,6 +275,28 @@ public final class ELFImage {
         return ELFSymbolTable(symbols: symbols, strings: ByteView(strings), source: ".plt")
     }
 
+    /// The string table's bytes as a view that outlives this image: a read-only mapping of
+    /// the file's own range when the file is on disk (its pages can be dropped and come
+    /// back from the page cache), else a copy.
+    private func stringTable(_ section: OpaquePointer, bytes: UnsafeRawBufferPointer) -> ByteView {
+        fileRange(of: section) ?? ByteView(Array(bytes))
+    }
+
+    /// The file opened again as our own read-only mapping, so that views of its sections
+    /// outlive libelf's handle and their pages can be dropped safely.
+    private lazy var fileView: ByteView? = {
+        guard memory == nil, case .success(let view) = FileReader.map(path: path) else { return nil }
+        return view
+    }()
+
+    /// A section's bytes in `fileView`, when they are stored in the file.
+    private func fileRange(of section: OpaquePointer) -> ByteView? {
+        var header = GElf_Shdr()
+        guard gelf_getshdr(section, &header) != nil, header.sh_type != UInt32(SHT_NOBITS),
+              header.sh_offset <= UInt64(Int.max), header.sh_size <= UInt64(Int.max) else { return nil }
+        return fileView?.slice(Int(header.sh_offset), Int(header.sh_size))
+    }
+
     private func readSymbols(_ section: OpaquePointer) -> (symbols: [ELFSymbol], strings: ByteView) {
         var header = GElf_Shdr()
         guard gelf_getshdr(section, &header) != nil,
@@ -318,21 +327,22 @@ public final class ELFImage {
             return name != 0 && section != UInt16(SHN_UNDEF) && Int(name) < stringBytes.count
         }
         let isNative64 = elf_getident(elf, nil).map { $0[Int(EI_CLASS)] == ELFCLASS64 && $0[Int(EI_DATA)] == ELFDATA2LSB } ?? false
-        let raw = isNative64 ? elf_rawdata(section, nil) : nil
-        if let raw, let base = raw.pointee.d_buf, entrySize == 24 {
-            // Native 64-bit little-endian tables are read in place: no converted copy.
-            let bytes = UnsafeRawBufferPointer(start: base, count: raw.pointee.d_size)
-            for index in 0..<(bytes.count / 24) {
-                let at = index * 24
-                let info = bytes[at + 4], other = bytes[at + 5]
-                let nameOffset = bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)
-                let sectionIndex = bytes.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self)
-                guard keep(type: info & 0xf, visibility: other & 0x3, section: sectionIndex, name: nameOffset) else { continue }
-                symbols.append(ELFSymbol(start: bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self),
-                                         size: bytes.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self),
-                                         nameOffset: nameOffset, binding: info >> 4))
+        if isNative64, entrySize == 24, let table = fileRange(of: section) {
+            // Native 64-bit little-endian tables are read in place from the file mapping
+            // (no converted copy), and their pages dropped once read.
+            table.withUnsafeBytes { bytes in
+                for index in 0..<(bytes.count / 24) {
+                    let at = index * 24
+                    let info = bytes[at + 4], other = bytes[at + 5]
+                    let nameOffset = bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+                    let sectionIndex = bytes.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self)
+                    guard keep(type: info & 0xf, visibility: other & 0x3, section: sectionIndex, name: nameOffset) else { continue }
+                    symbols.append(ELFSymbol(start: bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self),
+                                             size: bytes.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self),
+                                             nameOffset: nameOffset, binding: info >> 4))
+                }
             }
-            if fileImage != nil { PageRelease.release(bytes) }
+            table.releaseResidentPages(0, table.count)
         } else if let data = elf_getdata(section, nil) {
             var symbol = GElf_Sym()
             for index in 0..<(Int(data.pointee.d_size) / entrySize) {
@@ -342,6 +352,6 @@ public final class ELFImage {
                                          nameOffset: symbol.st_name, binding: symbol.st_info >> 4))
             }
         }
-        return (symbols, ByteView(unownedBytes: stringBytes.baseAddress, count: stringBytes.count, owner: self))
+        return (symbols, stringTable(stringSection, bytes: stringBytes))
     }
 }

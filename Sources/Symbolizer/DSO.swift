@@ -17,8 +17,8 @@ final class DSO: @unchecked Sendable {
     var frameBase: Int32 = -1
     /// Where the symbols came from, for diagnostics.
     private(set) var origin = ""
-    /// The ELF files the table reads names from (kept open and mapped).
-    private var images: [ELFImage] = []
+    /// The string tables the symbol names are read from.
+    private var strings: [ByteView] = []
 
     init(path: String, expectedBuildID: [UInt8]?) {
         self.path = path
@@ -93,8 +93,7 @@ final class DSO: @unchecked Sendable {
             let plt = runtime?.pltSymbols() ?? ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
             table = SymbolTable(symbols: symbols.symbols, strings: symbols.strings, extra: plt.symbols, extraStrings: plt.strings)
             origin = file
-            images = [runtime, debugRuntime].compactMap { $0 }
-            for image in images { image.releaseResidentPages() }
+            strings = [symbols.strings, plt.strings]
         } else if !candidates.isEmpty {
             logger.debug("no symbols", metadata: ["file": "\(path)"])
         }
@@ -104,7 +103,7 @@ final class DSO: @unchecked Sendable {
     /// Drops the resident pages of the mapped ELF files; names are read back on demand.
     func releaseResidentPages() {
         lock.withLock { _ in
-            for image in images { image.releaseResidentPages() }
+            for view in strings { view.releaseResidentPages(0, view.count) }
         }
     }
 
