@@ -79,7 +79,9 @@ public struct ReportBuilder {
                 if let comm = options.comm, symbolizer.threadName(pid: sample.pid, tid: sample.tid) != comm { return }
                 samples += 1
                 if samples == 1 { symbolizer.recordedOnRunningKernel = Self.isRunningKernel(reader.header.osRelease) }
-                if samples % 16_384 == 0 { symbolizer.releaseResidentPages() }
+                if samples % 4096 == 0, let resident = Memory.residentFileBytes(), resident > Self.filePageBudget {
+                    symbolizer.releaseResidentPages()
+                }
                 if sample.time != 0 {
                     firstTime = min(firstTime, sample.time)
                     lastTime = max(lastTime, sample.time)
@@ -121,6 +123,10 @@ public struct ReportBuilder {
         }
         return Report(tree: builder.tree, context: context, warnings: warnings)
     }
+
+    /// Resident file pages (mapped binaries and string tables) above which the pages of
+    /// symbol string tables are dropped; they come back from the page cache when needed.
+    static let filePageBudget = 40 << 20
 
     /// Whether `release` (the recording's osrelease) is the kernel this process runs on.
     static func isRunningKernel(_ release: String?) -> Bool {

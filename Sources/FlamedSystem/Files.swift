@@ -132,4 +132,13 @@ public enum Memory {
     public static func releaseFreedMemory() {
         _ = flamed_shim_malloc_trim()
     }
+
+    /// Bytes of this process's resident memory that are file pages (mapped binaries,
+    /// symbol tables, input), from /proc/self/statm; nil if it cannot be read.
+    public static func residentFileBytes() -> Int? {
+        guard case .success(let statm) = FileReader.readText(path: "/proc/self/statm") else { return nil }
+        let fields = statm.withUnsafeBytes { $0.split(separator: 32) }
+        guard fields.count >= 3, let pages = Int(String(decoding: fields[2], as: UTF8.self)) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
 }
