@@ -10,7 +10,7 @@ extension PerfDataReader {
             return try decodeMmap(record, type: type, misc: misc, fileOffset: fileOffset).map { .mmap($0) }
         case RecordType.comm:
             guard let pid = record.u32(8), let tid = record.u32(12) else { throw short(type, 16, record, fileOffset) }
-            let attr = attrForNonSample(record)
+            let attr = nonSampleAttr(record)
             let end = record.count - attr.sampleIDTrailerSize
             guard end >= 16, let name = record.cString(16, maxLength: end - 16) else { throw short(type, 16 + attr.sampleIDTrailerSize, record, fileOffset) }
             return .comm(CommRecord(pid: Int32(bitPattern: pid), tid: Int32(bitPattern: tid), name: name,
@@ -32,7 +32,7 @@ extension PerfDataReader {
         case RecordType.ksymbol:
             guard let address = record.u64(8), let length = record.u32(16), let kind = record.u16(20),
                   let flags = record.u16(22) else { throw short(type, 24, record, fileOffset) }
-            let attr = attrForNonSample(record)
+            let attr = nonSampleAttr(record)
             let end = record.count - attr.sampleIDTrailerSize
             let name = end > 24 ? (record.cString(24, maxLength: end - 24) ?? "") : ""
             return .ksymbol(KSymbolRecord(address: address, length: length, type: kind, isUnregister: flags & 1 != 0, name: name))
@@ -45,24 +45,39 @@ extension PerfDataReader {
         PerfDataError(.badRecord, offset: fileOffset, "\(RecordType.name(type)) needs \(needed) bytes, record has \(record.count)")
     }
 
-    private func attrForNonSample(_ record: ByteView) -> EventAttr {
-        if attrs.count == 1 { return attrs[0] }
+    /// The event a non-sample record belongs to, from its sample_id_all trailer (perf
+    /// reads the id where the first event's layout puts it); the first event otherwise.
+    func nonSampleAttr(_ record: ByteView) -> EventAttr {
         let first = attrs[0]
-        if let fromEnd = first.trailerIDOffsetFromEnd, record.count - 8 >= first.sampleIDTrailerSize,
+        if attrs.count > 1, let fromEnd = first.trailerIDOffsetFromEnd, record.count - 8 >= first.sampleIDTrailerSize,
            let id = record.u64(record.count - fromEnd), let index = attrIndex(forID: id) {
             return attrs[index]
         }
         return first
     }
 
-    private func trailerTime(_ record: ByteView, _ attr: EventAttr) -> UInt64 {
+    /// The TIME field of a non-sample record's trailer, or 0.
+    func trailerTime(_ record: ByteView, _ attr: EventAttr) -> UInt64 {
         guard let timeOffset = attr.trailerTimeOffset, record.count - 8 >= attr.sampleIDTrailerSize else { return 0 }
         return record.u64(record.count - attr.sampleIDTrailerSize + timeOffset) ?? 0
     }
 
+    /// A SAMPLE's event id (IDENTIFIER or ID, where the first event's layout puts it), or
+    /// nil when the record has none or is too short for it.
+    func sampleID(_ record: ByteView) -> UInt64? {
+        guard let position = attrs[0].sampleIDOffset, 8 + position + 8 <= record.count else { return nil }
+        return record.u64(8 + position)
+    }
+
+    /// A SAMPLE's TIME field, or 0.
+    func sampleTime(_ record: ByteView, _ attr: EventAttr) -> UInt64 {
+        guard let position = attr.sampleTimeOffset, 8 + position + 8 <= record.count else { return 0 }
+        return record.u64(8 + position) ?? 0
+    }
+
     private func decodeMmap(_ record: ByteView, type: UInt32, misc: UInt16, fileOffset: Int) throws -> MmapRecord? {
         let fixed = type == RecordType.mmap ? 40 : 72
-        let attr = attrForNonSample(record)
+        let attr = nonSampleAttr(record)
         let end = record.count - attr.sampleIDTrailerSize
         guard end >= fixed, let pid = record.u32(8), let tid = record.u32(12), let start = record.u64(16),
               let length = record.u64(24), let pageOffset = record.u64(32) else {
@@ -88,7 +103,7 @@ extension PerfDataReader {
         let size = record.count
         var attrIndex = 0
         if attrs.count > 1 {
-            guard let position = attrs[0].sampleIDOffset, let id = record.u64(8 + position) else {
+            guard let id = sampleID(record) else {
                 throw PerfDataError(.badSample, offset: fileOffset, "sample of \(size) bytes has no event id")
             }
             guard let index = self.attrIndex(forID: id) else {

@@ -335,38 +335,19 @@ public final class PerfDataReader {
 
     func noteUnknownID() { unknownIDSamples += 1 }
 
-    /// The attribute a record belongs to, or nil for a sample with an unknown id.
-    @inline(__always)
-    private func attrIndex(view: ByteView, offset: Int, type: UInt32, size: Int) -> Int? {
-        if attrs.count <= 1 { return 0 }
-        let first = attrs[0]
-        if type == RecordType.sample {
-            guard let position = first.sampleIDOffset, 8 + position + 8 <= size, let id = view.u64(offset + 8 + position) else { return 0 }
-            return idToAttr[id]
-        }
-        guard let fromEnd = first.trailerIDOffsetFromEnd, size - 8 >= first.sampleIDTrailerSize,
-              let id = view.u64(offset + size - fromEnd) else { return 0 }
-        return idToAttr[id] ?? 0
-    }
-
-    private func recordTime(view: ByteView, offset: Int, type: UInt32, size: Int, attr: EventAttr) -> UInt64 {
-        if type == RecordType.sample {
-            guard let position = attr.sampleTimeOffset, 8 + position + 8 <= size else { return 0 }
-            return view.u64(offset + 8 + position) ?? 0
-        }
-        guard let timeOffset = attr.trailerTimeOffset else { return 0 }
-        let trailer = attr.sampleIDTrailerSize
-        guard size - 8 >= trailer else { return 0 }
-        return view.u64(offset + size - trailer + timeOffset) ?? 0
-    }
-
     private func queue(view: ByteView, offset: Int, type: UInt32, size: Int, fileOffset: Int,
                        handler: (PerfRecord) throws -> Void) throws {
         guard !attrs.isEmpty else {
             throw PerfDataError(.badRecord, offset: fileOffset, "\(RecordType.name(type)) record before any event attribute")
         }
-        let attr = attrs[attrIndex(view: view, offset: offset, type: type, size: size) ?? 0]
-        let time = recordTime(view: view, offset: offset, type: type, size: size, attr: attr)
+        let record = view.slice(offset, size)!
+        let time: UInt64
+        if type == RecordType.sample {
+            // A sample with an unknown id is timed by the first event's layout (and skipped later).
+            time = sampleTime(record, attrs[sampleID(record).flatMap(attrIndex(forID:)) ?? 0])
+        } else {
+            time = trailerTime(record, nonSampleAttr(record))
+        }
         if time == 0 || time == .max {
             try deliver(view: view, offset: offset, fileOffset: fileOffset, handler)
             return
