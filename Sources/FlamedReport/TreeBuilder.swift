@@ -11,7 +11,8 @@ struct TreeBuilder {
     private let symbolizer: Symbolizer
     private let maxStack: Int
     private var frameNames: [Int32] = []
-    private var processNodes: [UInt64: Int32] = [:]
+    /// Each thread's process node and the pid it was made for.
+    private var processNodes: [Int32: (pid: Int32, node: Int32)] = [:]
     private var stacks = StackCache()
     private var chain: [UInt64] = []
     private var modes: [UInt8] = []
@@ -55,8 +56,7 @@ struct TreeBuilder {
 
     /// The `comm (pid)` node of a thread, as named now (pid 0 is plain `swapper`).
     mutating func processNode(pid: Int32, tid: Int32) -> Int32 {
-        let key = UInt64(UInt32(bitPattern: pid)) << 32 | UInt64(UInt32(bitPattern: tid))
-        if let node = processNodes[key] { return node }
+        if let cached = processNodes[tid], cached.pid == pid { return cached.node }
         let comm = symbolizer.threadName(pid: pid, tid: tid)
         let node: Int32
         if pid == 0 {
@@ -66,13 +66,13 @@ struct TreeBuilder {
             let name = tree.intern("\(comm) (\(pid))")
             node = tree.child(of: FlameTree.root, name: name, kind: .user)
         }
-        processNodes[key] = node
+        processNodes[tid] = (pid, node)
         return node
     }
 
     /// Forgets a thread's process node after it was renamed or created.
     mutating func forget(tid: Int32) {
-        processNodes = processNodes.filter { UInt32(truncatingIfNeeded: $0.key) != UInt32(bitPattern: tid) }
+        processNodes[tid] = nil
         lastPaths[tid] = nil
     }
 
@@ -131,16 +131,15 @@ struct TreeBuilder {
         // the entry next to it, which differs.
         var shared = 0
         var node = processNode
+        nodes.removeAll(keepingCapacity: true)
+        nodes.append(contentsOf: repeatElement(processNode, count: usable))
         if usable == chain.count, let last = lastPaths[tid], last.processNode == processNode, last.generation == generation {
             let limit = min(last.chain.count, chain.count)
             while shared < limit && last.chain[last.chain.count - 1 - shared] == chain[chain.count - 1 - shared] { shared += 1 }
             shared = max(shared - 1, 0)
-            if shared > 0 { node = last.nodes[last.chain.count - shared] }
-        }
-        nodes.removeAll(keepingCapacity: true)
-        nodes.append(contentsOf: repeatElement(processNode, count: usable))
-        if shared > 0 {
-            for index in (usable - shared)..<usable { nodes[index] = lastPaths[tid]!.nodes[index - usable + lastPaths[tid]!.chain.count] }
+            let offset = last.chain.count - usable
+            for index in (usable - shared)..<usable { nodes[index] = last.nodes[index + offset] }
+            if shared > 0 { node = nodes[usable - shared] }
         }
         var index = usable - 1 - shared
         while index >= 0 {
@@ -151,7 +150,7 @@ struct TreeBuilder {
                 let frame = isKernel
                     ? symbolizer.resolveKernel(address: chain[index], isReturnAddress: isReturn)
                     : symbolizer.resolveUser(pid: pid, address: chain[index], isReturnAddress: isReturn)
-                let kind: FrameKind = symbolizer.isKernel(frame) ? .kernel : .user
+                let kind: FrameKind = isKernel ? .kernel : .user
                 let name = treeName(frame)
                 node = tree.child(of: node, name: name, kind: kind)
             }

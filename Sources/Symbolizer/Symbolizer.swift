@@ -273,14 +273,6 @@ public final class Symbolizer {
         return frame
     }
 
-    /// Whether `frame` is kernel code.
-    public func isKernel(_ frame: Int32) -> Bool {
-        if frame == Self.unknownKernel { return true }
-        if frame == Self.unknownUser { return false }
-        if kernel != nil && frame >= kernelFrameBase && frame < kernelFrameBase + Int32(kernel!.table.count) { return true }
-        return dynamicKernel.contains { $0.frame == frame }
-    }
-
     /// The display name of `frame` (C++ demangled as perf prints it).
     public func name(of frame: Int32) -> String {
         if frame == Self.unknownUser || frame == Self.unknownKernel { return "[unknown]" }
