@@ -130,7 +130,7 @@ public struct ReportBuilder {
 
     /// Whether `release` (the recording's osrelease) is the kernel this process runs on.
     static func isRunningKernel(_ release: String?) -> Bool {
-        guard let release, case .success(let running) = FileReader.readText(path: "/proc/sys/kernel/osrelease") else { return false }
+        guard let release, case .success(let running) = FileReader.map(path: "/proc/sys/kernel/osrelease") else { return false }
         let text = running.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
         return text.split(whereSeparator: { $0 == "\n" || $0 == " " }).first.map(String.init) == release
     }
@@ -172,8 +172,7 @@ public struct ReportBuilder {
             candidates.append("/proc/kallsyms")
         }
         for path in candidates {
-            let loaded = FileReader.isRegularFile(path) && !path.hasPrefix("/proc/") ? FileReader.map(path: path) : FileReader.readText(path: path)
-            guard case .success(let bytes) = loaded else {
+            guard case .success(let bytes) = FileReader.map(path: path) else {
                 if options.kallsymsPath != nil { warnings.append("\(path): cannot read kallsyms; kernel frames are [unknown]") }
                 continue
             }

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CFlamedShim
 import SystemPackage
 
 /// Why a file could not be read or written, with the path it concerns.
@@ -32,15 +31,14 @@ func retryingEINTR<T>(_ body: () -> T, failed: (T) -> Bool) -> Result<T, Errno> 
 
 /// Reading whole files and streams into `ByteView`s.
 public enum FileReader {
-    /// Maps a regular file read-only. Directories, missing files and unreadable files fail
-    /// with a `FileError` naming the path.
+    /// Maps a regular file read-only, or reads it when it cannot be mapped: pipes, and
+    /// /proc files, which report a size of 0. Directories, missing files and unreadable
+    /// files fail with a `FileError` naming the path.
     public static func map(path: String) -> Result<ByteView, FileError> {
-        let opened = retryingEINTR({ open(path, O_RDONLY | O_CLOEXEC) }, failed: { $0 < 0 })
-        guard case .success(let fd) = opened else {
-            if case .failure(let code) = opened {
-                return .failure(FileError(path: path, reason: describe(code), errno: code))
-            }
-            fatalError("unreachable")
+        let fd: Int32
+        switch retryingEINTR({ open(path, O_RDONLY | O_CLOEXEC) }, failed: { $0 < 0 }) {
+        case .failure(let code): return .failure(FileError(path: path, reason: describe(code), errno: code))
+        case .success(let opened): fd = opened
         }
         defer { close(fd) }
         var info = stat()
@@ -51,12 +49,9 @@ public enum FileReader {
         if (info.st_mode & S_IFMT) == S_IFDIR {
             return .failure(FileError(path: path, reason: "is a directory, not a file", errno: .isDirectory))
         }
-        if (info.st_mode & S_IFMT) != S_IFREG {
-            return readAll(fd: fd, path: path)
-        }
         let size = Int(info.st_size)
-        if size == 0 {
-            return .success(ByteView(storage: ByteStorage(base: nil, count: 0, release: { _, _ in })))
+        if (info.st_mode & S_IFMT) != S_IFREG || size == 0 {
+            return readAll(fd: fd, path: path)
         }
         guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else {
             let code = Errno(rawValue: Glibc.errno)
@@ -101,17 +96,6 @@ public enum FileReader {
         }
     }
 
-    /// Reads a small text file (such as /proc/kallsyms, which reports size 0) fully.
-    public static func readText(path: String) -> Result<ByteView, FileError> {
-        let opened = retryingEINTR({ open(path, O_RDONLY | O_CLOEXEC) }, failed: { $0 < 0 })
-        switch opened {
-        case .failure(let code): return .failure(FileError(path: path, reason: describe(code), errno: code))
-        case .success(let fd):
-            defer { close(fd) }
-            return readAll(fd: fd, path: path)
-        }
-    }
-
     /// Whether a path names an existing regular file.
     public static func isRegularFile(_ path: String) -> Bool {
         var info = stat()
@@ -126,17 +110,10 @@ public enum FileReader {
 
 /// Process memory housekeeping.
 public enum Memory {
-    /// Returns freed heap memory to the kernel (glibc's `malloc_trim`). Building a large
-    /// symbol table frees tens of megabytes of temporary arrays that malloc would otherwise
-    /// keep resident.
-    public static func releaseFreedMemory() {
-        _ = flamed_shim_malloc_trim()
-    }
-
     /// Bytes of this process's resident memory that are file pages (mapped binaries,
     /// symbol tables, input), from /proc/self/statm; nil if it cannot be read.
     public static func residentFileBytes() -> Int? {
-        guard case .success(let statm) = FileReader.readText(path: "/proc/self/statm") else { return nil }
+        guard case .success(let statm) = FileReader.map(path: "/proc/self/statm") else { return nil }
         let fields = statm.withUnsafeBytes { $0.split(separator: 32) }
         guard fields.count >= 3, let pages = Int(String(decoding: fields[2], as: UTF8.self)) else { return nil }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))

@@ -14,20 +14,8 @@ public enum OutputFile {
                 FileError(path: "<stdout>", reason: FileReader.describe($0), errno: $0)
             }
         }
-        let directory: String
-        let name: String
-        if let slash = path.lastIndex(of: "/") {
-            directory = slash == path.startIndex ? "/" : String(path[..<slash])
-            name = String(path[path.index(after: slash)...])
-        } else {
-            directory = "."
-            name = path
-        }
-        if name.isEmpty {
-            return .failure(FileError(path: path, reason: "output path names a directory"))
-        }
-        var info = stat()
-        if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+        let (directory, name) = split(path)
+        if name.isEmpty || isDirectory(path) {
             return .failure(FileError(path: path, reason: "is a directory", errno: .isDirectory))
         }
         var template = Array("\(directory)/.\(name).tmp-XXXXXX".utf8CString)
@@ -54,14 +42,8 @@ public enum OutputFile {
     /// not fail only at the end.
     public static func checkWritable(_ path: String) -> Result<Void, FileError> {
         if path == "-" { return .success(()) }
-        let directory: String
-        if let slash = path.lastIndex(of: "/") {
-            directory = slash == path.startIndex ? "/" : String(path[..<slash])
-        } else {
-            directory = "."
-        }
-        var info = stat()
-        if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+        let (directory, name) = split(path)
+        if name.isEmpty || isDirectory(path) {
             return .failure(FileError(path: path, reason: "is a directory", errno: .isDirectory))
         }
         if access(directory, W_OK) != 0 {
@@ -69,6 +51,18 @@ public enum OutputFile {
             return .failure(FileError(path: path, reason: "cannot write to \(directory): \(FileReader.describe(code))", errno: code))
         }
         return .success(())
+    }
+
+    /// The directory part (or ".") and the file name of `path`.
+    private static func split(_ path: String) -> (directory: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let directory = slash == path.startIndex ? "/" : String(path[..<slash])
+        return (directory, String(path[path.index(after: slash)...]))
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
     static func writeAll(fd: Int32, bytes: [UInt8]) -> Result<Void, Errno> {

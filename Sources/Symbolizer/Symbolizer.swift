@@ -123,10 +123,8 @@ public final class Symbolizer {
     public func prefetch(_ files: [String]) {
         var pending: [DSO] = []
         for filename in files where !filename.hasPrefix("[") || filename == "[vdso]" {
-            guard dsos[filename] == nil else { continue }
-            let dso = DSO(path: filename, expectedBuildID: buildIDs[filename])
-            dsos[filename] = dso
-            pending.append(dso)
+            let (dso, created) = dso(filename, recordedBuildID: nil)
+            if created { pending.append(dso) }
         }
         guard !pending.isEmpty else { return }
         let cacheDirectory = self.cacheDirectory, logger = self.logger, queue = pending
@@ -149,20 +147,21 @@ public final class Symbolizer {
             }
             return
         }
-        let key = buildID.map { filename + "\u{0}" + $0.map { String($0) }.joined(separator: ",") } ?? filename
-        let dso: DSO?
-        if filename.hasPrefix("//anon") || filename == "[heap]" || filename == "[stack]" || filename.isEmpty
-            || filename.hasPrefix("/memfd:") || filename.hasPrefix("[anon") {
-            dso = nil
-        } else if let existing = dsos[key] {
-            dso = existing
-        } else {
-            let created = DSO(path: filename, expectedBuildID: buildID ?? buildIDs[filename])
-            dsos[key] = created
-            dso = created
-        }
+        let isAnonymous = filename.hasPrefix("//anon") || filename == "[heap]" || filename == "[stack]" || filename.isEmpty
+            || filename.hasPrefix("/memfd:") || filename.hasPrefix("[anon")
+        let dso = isAnonymous ? nil : dso(filename, recordedBuildID: buildID).dso
         space(pid).insert(Mapping(start: start, end: start &+ length, pageOffset: pageOffset, dso: dso), generation: nextGeneration)
         nextGeneration &+= 1
+    }
+
+    /// The one DSO for a file and build id (from the MMAP2 record, else the BUILD_ID list),
+    /// created on first use.
+    private func dso(_ filename: String, recordedBuildID: [UInt8]?) -> (dso: DSO, created: Bool) {
+        let key = recordedBuildID.map { filename + "\u{0}" + $0.map { String($0) }.joined(separator: ",") } ?? filename
+        if let existing = dsos[key] { return (existing, false) }
+        let created = DSO(path: filename, expectedBuildID: recordedBuildID ?? buildIDs[filename])
+        dsos[key] = created
+        return (created, true)
     }
 
     /// Applies a FORK record: the child thread takes the parent's name, and a new process
