@@ -12,12 +12,6 @@ char *flamed_shim_cxa_demangle(const char *mangled) {
     return result;
 }
 
-#include <malloc.h>
-
-int flamed_shim_malloc_trim(void) {
-    return malloc_trim(0);
-}
-
 #include <sys/auxv.h>
 
 unsigned long flamed_shim_vdso_base(void) {

@@ -76,11 +76,6 @@ public struct FlameTree: Sendable {
     @usableFromInline
     func lookupChild(_ key: UInt64) -> Int32? { childIndex[key] }
 
-    /// The child of `parent` called `name`, if there is one.
-    public func existingChild(of parent: Int32, name: Int32) -> Int32? {
-        childIndex[UInt64(UInt32(bitPattern: parent)) << 32 | UInt64(UInt32(bitPattern: name))]
-    }
-
     @usableFromInline
     mutating func insertChild(key: UInt64, parent: Int32, name: Int32, kind: FrameKind) -> Int32 {
         let node = appendNode(name: name, kind: kind, parent: parent)
@@ -144,24 +139,4 @@ public struct FlameTree: Sendable {
         return totals
     }
 
-    /// The sum of all node values.
-    public var totalValue: UInt64 { nodeValue.reduce(0, &+) }
-
-    /// Nodes in depth-first pre-order (parents before children, children in order).
-    public func preorder() -> [Int32] {
-        var order: [Int32] = []
-        order.reserveCapacity(nodeCount)
-        var stack: [Int32] = [Self.root]
-        while let node = stack.popLast() {
-            order.append(node)
-            var children: [Int32] = []
-            var child = firstChild[Int(node)]
-            while child != Self.none {
-                children.append(child)
-                child = nextSibling[Int(child)]
-            }
-            stack.append(contentsOf: children.reversed())
-        }
-        return order
-    }
 }

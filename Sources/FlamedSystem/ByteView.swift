@@ -118,13 +118,6 @@ public struct ByteView: @unchecked Sendable {
         return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[0..<end]), as: UTF8.self)
     }
 
-    /// The length of the NUL-terminated string at `offset` (up to the end of the view).
-    public func cStringLength(_ offset: Int) -> Int {
-        guard offset >= 0, offset < count, let base else { return 0 }
-        let buffer = UnsafeRawBufferPointer(start: base + offset, count: count - offset)
-        return buffer.firstIndex(of: 0) ?? buffer.count
-    }
-
     /// The UTF-8 text of `length` bytes at `offset` (invalid sequences repaired).
     public func string(_ offset: Int, _ length: Int) -> String? {
         guard contains(offset, length), let base else { return length == 0 ? "" : nil }

@@ -51,8 +51,6 @@ public struct ELFSymbolTable: Sendable {
 /// in `deinit`.
 public final class ELFImage {
     public let path: String
-    /// Whether the file is position independent (ET_DYN: PIE executables, shared objects).
-    public let isPositionIndependent: Bool
     public let segments: [ELFSegment]
     public let buildID: [UInt8]?
     private let fd: Int32
@@ -62,11 +60,10 @@ public final class ELFImage {
 
     private static let versionReady: Bool = elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE)
 
-    private init(path: String, fd: Int32, elf: OpaquePointer, isPositionIndependent: Bool, segments: [ELFSegment], buildID: [UInt8]?) {
+    private init(path: String, fd: Int32, elf: OpaquePointer, segments: [ELFSegment], buildID: [UInt8]?) {
         self.path = path
         self.fd = fd
         self.elf = elf
-        self.isPositionIndependent = isPositionIndependent
         self.segments = segments
         self.buildID = buildID
     }
@@ -153,7 +150,6 @@ public final class ELFImage {
         }
         let buildID = Self.readBuildID(elf)
         return .success(ELFImage(path: path, fd: fd, elf: elf,
-                                 isPositionIndependent: header.e_type == UInt16(ET_DYN),
                                  segments: segments, buildID: buildID))
     }
 

@@ -97,7 +97,6 @@ final class DSO: @unchecked Sendable {
         } else if !candidates.isEmpty {
             logger.debug("no symbols", metadata: ["file": "\(path)"])
         }
-        if table.count > 50_000 { Memory.releaseFreedMemory() }
     }
 
     /// Drops the resident pages of the mapped ELF files; names are read back on demand.

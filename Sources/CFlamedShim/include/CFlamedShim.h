@@ -12,12 +12,6 @@ char *flamed_shim_cxa_demangle(const char *mangled);
 
 
 
-/// Returns freed heap memory to the kernel with glibc's `malloc_trim(0)`.
-///
-/// Why it exists: <malloc.h> is not part of Swift's Glibc module, so `malloc_trim` is not
-/// visible to Swift. Returns 1 if memory was released.
-int flamed_shim_malloc_trim(void);
-
 /// The address of the vDSO image the kernel mapped into this process, or 0.
 ///
 /// Why it exists: `getauxval` and AT_SYSINFO_EHDR come from <sys/auxv.h>, which is not part
