@@ -158,13 +158,34 @@ public final class ELFImage {
         return UnsafeRawBufferPointer(start: buffer, count: data.pointee.d_size)
     }
 
-    private static func readBuildID(_ elf: OpaquePointer) -> [UInt8]? {
+    /// One section: its libelf handle, header and name ("" when names are unavailable).
+    private struct Section {
+        let handle: OpaquePointer
+        let header: GElf_Shdr
+        let name: String
+    }
+
+    private static func sections(of elf: OpaquePointer) -> [Section] {
+        var names = 0
+        let haveNames = elf_getshdrstrndx(elf, &names) == 0
+        var result: [Section] = []
         var section: OpaquePointer? = nil
         while let current = elf_nextscn(elf, section) {
             section = current
             var header = GElf_Shdr()
-            guard gelf_getshdr(current, &header) != nil, header.sh_type == UInt32(SHT_NOTE),
-                  let bytes = sectionBytes(current) else { continue }
+            guard gelf_getshdr(current, &header) != nil else { continue }
+            let name = haveNames ? elf_strptr(elf, names, Int(header.sh_name)).map { String(cString: $0) } ?? "" : ""
+            result.append(Section(handle: current, header: header, name: name))
+        }
+        return result
+    }
+
+    /// The file's sections, read once.
+    private lazy var sections: [Section] = Self.sections(of: elf)
+
+    private static func readBuildID(_ elf: OpaquePointer) -> [UInt8]? {
+        for section in sections(of: elf) where section.header.sh_type == UInt32(SHT_NOTE) {
+            guard let bytes = sectionBytes(section.handle) else { continue }
             var offset = 0
             while offset + 12 <= bytes.count {
                 let nameSize = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
@@ -186,16 +207,8 @@ public final class ELFImage {
     /// Reads the symbols perf keeps: functions, objects and labels in text sections, from
     /// `.symtab` when present, else `.dynsym`. Undefined and unnamed symbols are skipped.
     public func functionSymbols() -> ELFSymbolTable {
-        var symtab: OpaquePointer?
-        var dynsym: OpaquePointer?
-        var section: OpaquePointer? = nil
-        while let current = elf_nextscn(elf, section) {
-            section = current
-            var header = GElf_Shdr()
-            guard gelf_getshdr(current, &header) != nil else { continue }
-            if header.sh_type == UInt32(SHT_SYMTAB) { symtab = current }
-            if header.sh_type == UInt32(SHT_DYNSYM) { dynsym = current }
-        }
+        let symtab = sections.last { $0.header.sh_type == UInt32(SHT_SYMTAB) }?.handle
+        let dynsym = sections.last { $0.header.sh_type == UInt32(SHT_DYNSYM) }?.handle
         if let symtab {
             let table = readSymbols(symtab)
             if !table.symbols.isEmpty { return ELFSymbolTable(symbols: table.symbols, strings: table.strings, source: ".symtab") }
@@ -210,20 +223,9 @@ public final class ELFImage {
     /// Synthesizes `name@plt` symbols for the `.plt` stubs, one per `.rela.plt` (or
     /// `.rel.plt`) entry in order after the header stub, as perf does for x86-64.
     public func pltSymbols() -> ELFSymbolTable {
-        var sectionNames = 0
-        guard elf_getshdrstrndx(elf, &sectionNames) == 0 else { return ELFSymbolTable(symbols: [], strings: ByteView([]), source: "") }
-        var plt: GElf_Shdr?
-        var relocations: (OpaquePointer, GElf_Shdr)?
-        var section: OpaquePointer? = nil
-        while let current = elf_nextscn(elf, section) {
-            section = current
-            var header = GElf_Shdr()
-            guard gelf_getshdr(current, &header) != nil, let namePointer = elf_strptr(elf, sectionNames, Int(header.sh_name)) else { continue }
-            let name = String(cString: namePointer)
-            if name == ".plt" { plt = header }
-            if name == ".rela.plt" && header.sh_type == UInt32(SHT_RELA) { relocations = (current, header) }
-            if name == ".rel.plt" && header.sh_type == UInt32(SHT_REL) && relocations == nil { relocations = (current, header) }
-        }
+        let plt = sections.last { $0.name == ".plt" }?.header
+        let relocations = (sections.last { $0.name == ".rela.plt" && $0.header.sh_type == UInt32(SHT_RELA) }
+            ?? sections.first { $0.name == ".rel.plt" && $0.header.sh_type == UInt32(SHT_REL) }).map { ($0.handle, $0.header) }
         guard let plt, plt.sh_entsize > 0, let (relocationSection, relocationHeader) = relocations,
               let dynamicSymbols = elf_getscn(elf, Int(relocationHeader.sh_link)),
               let symbolData = elf_getdata(dynamicSymbols, nil),
@@ -303,19 +305,7 @@ public final class ELFImage {
         var symbols: [ELFSymbol] = []
         symbols.reserveCapacity(total)
         // perf also keeps labels (untyped symbols) that lie in text sections, such as _start.
-        var textSections = Set<UInt16>()
-        var sectionNames = 0
-        if elf_getshdrstrndx(elf, &sectionNames) == 0 {
-            var scan: OpaquePointer? = nil
-            while let current = elf_nextscn(elf, scan) {
-                scan = current
-                var sectionHeader = GElf_Shdr()
-                guard gelf_getshdr(current, &sectionHeader) != nil,
-                      let name = elf_strptr(elf, sectionNames, Int(sectionHeader.sh_name)),
-                      strstr(name, "text") != nil else { continue }
-                textSections.insert(UInt16(truncatingIfNeeded: elf_ndxscn(current)))
-            }
-        }
+        let textSections = Set(sections.filter { $0.name.contains("text") }.map { UInt16(truncatingIfNeeded: elf_ndxscn($0.handle)) })
         func keep(type: UInt8, visibility: UInt8, section: UInt16, name: UInt32) -> Bool {
             let isLabel = type == UInt8(STT_NOTYPE) && section != UInt16(SHN_ABS)
                 && visibility != UInt8(STV_HIDDEN) && visibility != UInt8(STV_INTERNAL) && textSections.contains(section)
