@@ -91,7 +91,11 @@ public final class Symbolizer {
     private var kernelCache = IntMap(capacity: 4096)
     private var dsos: [String: DSO] = [:]
     private var buildIDs: [String: [UInt8]] = [:]
-    private var spaces: [Int32: AddressSpace] = [:]
+    private var spaces: [Int32: AddressSpace] = [:] {
+        didSet { lastSpace = nil }
+    }
+    /// The address space looked up last: a sample's frames all belong to one process.
+    private var lastSpace: (pid: Int32, space: AddressSpace?)?
     private var comms: [Int32: String] = [:]
     private var nextFrame: Int32 = 2
     private var owners: [(base: Int32, dso: DSO?)] = []
@@ -207,7 +211,14 @@ public final class Symbolizer {
     /// A value that changes whenever what `pid`'s addresses resolve to may change (its
     /// maps, or the kernel's symbols): results cached under an older value are stale.
     public func generation(pid: Int32) -> UInt64 {
-        UInt64(spaces[pid]?.generation ?? 0) << 32 | UInt64(kernelGeneration)
+        UInt64(existingSpace(pid)?.generation ?? 0) << 32 | UInt64(kernelGeneration)
+    }
+
+    private func existingSpace(_ pid: Int32) -> AddressSpace? {
+        if let last = lastSpace, last.pid == pid { return last.space }
+        let space = spaces[pid]
+        lastSpace = (pid, space)
+        return space
     }
 
     private func space(_ pid: Int32) -> AddressSpace {
@@ -231,7 +242,7 @@ public final class Symbolizer {
     /// `address - 1`, so a call at the very end of a function is charged to that function.
     /// When nothing contains `address - 1`, `address` itself is tried.
     public func resolveUser(pid: Int32, address: UInt64, isReturnAddress: Bool) -> Int32 {
-        guard let space = spaces[pid] else { return Self.unknownUser }
+        guard let space = existingSpace(pid) else { return Self.unknownUser }
         if isReturnAddress {
             let frame = resolve(in: space, address &- 1)
             return frame != Self.unknownUser ? frame : resolve(in: space, address)
