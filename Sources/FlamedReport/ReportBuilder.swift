@@ -147,14 +147,10 @@ public struct ReportBuilder {
     /// The indexes of the events to keep: all, or the one `-e` names.
     func selectedEvents(_ reader: PerfDataReader) throws -> Set<Int> {
         guard let wanted = options.eventName else { return Set(reader.attrs.indices) }
-        func base(_ name: String) -> Substring { name.split(separator: ":", maxSplits: 1).first ?? Substring(name) }
-        var matches = Set(reader.attrs.indices.filter { reader.attrs[$0].name == wanted })
-        if matches.isEmpty {
-            matches = Set(reader.attrs.indices.filter { base(reader.attrs[$0].name) == base(wanted) })
-        }
+        let names = reader.attrs.map(\.name)
+        let matches = Set(names.indices.filter { Self.eventMatches(wanted, names[$0], among: names) })
         guard !matches.isEmpty else {
-            let names = reader.attrs.map(\.name).joined(separator: ", ")
-            throw ReportError("event '\(wanted)' is not in the file; it has: \(names)")
+            throw ReportError("event '\(wanted)' is not in the file; it has: \(names.joined(separator: ", "))")
         }
         return matches
     }
