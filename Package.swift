@@ -15,7 +15,7 @@ let package = Package(
     ],
     targets: [
         // Kernel and C-library glue that Swift cannot reach directly.
-        .target(name: "CFlamedShim", linkerSettings: [.linkedLibrary("stdc++")]),
+        .target(name: "CFlamedShim", linkerSettings: [.linkedLibrary("stdc++"), .linkedLibrary("cap")]),
         .systemLibrary(name: "CLibElf", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // The only module that touches Unsafe* pointers, syscalls, libelf and libzstd.
@@ -47,10 +47,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Live sampling: perf_event_open per CPU, ring buffers, /proc synthesis, time-ordered
+        // records into the report's symbolizer and tree.
+        .target(
+            name: "FlamedLive",
+            dependencies: [
+                "FlamedReport", "PerfData", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "flamed",
             dependencies: [
-                "FlamedReport", "FlameRender", "FlamedSystem",
+                "FlamedLive", "FlamedReport", "FlameRender", "FlamedSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -59,6 +68,7 @@ let package = Package(
             name: "PerfDataTests",
             dependencies: ["PerfData", "FlamedSystem"]
         ),
+        .testTarget(name: "FlamedLiveTests", dependencies: ["FlamedLive", "FlamedSystem", "PerfData"]),
         .testTarget(name: "FlameRenderTests", dependencies: ["FlameRender", "FlameGraph"]),
         .testTarget(
             name: "SymbolizerTests",

@@ -6,8 +6,8 @@ import Symbolizer
 /// frame names interned once, whole stacks seen before (`StackCache`), and for each
 /// thread the path of its previous sample, whose root side is usually shared with the
 /// next sample and need not be resolved again.
-struct TreeBuilder {
-    private(set) var tree = FlameTree()
+public struct TreeBuilder {
+    public private(set) var tree = FlameTree()
     private let symbolizer: Symbolizer
     private let maxStack: Int
     private var frameNames: [Int32] = []
@@ -36,7 +36,7 @@ struct TreeBuilder {
         static let exact: UInt8 = 4
     }
 
-    init(symbolizer: Symbolizer, maxStack: Int) {
+    public init(symbolizer: Symbolizer, maxStack: Int) {
         self.symbolizer = symbolizer
         self.maxStack = max(maxStack, 1)
         unknownName = tree.intern("[unknown]")
@@ -71,13 +71,13 @@ struct TreeBuilder {
     }
 
     /// Forgets a thread's process node after it was renamed or created.
-    mutating func forget(tid: Int32) {
+    public mutating func forget(tid: Int32) {
         processNodes[tid] = nil
         lastPaths[tid] = nil
     }
 
     /// Adds one sample with `weight`.
-    mutating func add(_ sample: Sample, weight: UInt64) {
+    public mutating func add(_ sample: Sample, weight: UInt64) {
         let processNode = processNode(pid: sample.pid, tid: sample.tid)
         guard let raw = sample.callchain else {
             let inKernel = sample.cpumode == RecordMisc.kernel || sample.cpumode == RecordMisc.guestKernel

@@ -1,8 +1,19 @@
 import FlamedSystem
 
-extension PerfDataReader {
+/// Decodes kernel records (as perf.data stores them and as perf rings deliver them) for a
+/// set of events. The perf.data reader and the live sampler both decode through it.
+public protocol RecordDecoding: AnyObject {
+    /// The events, in the order samples refer to them.
+    var attrs: [EventAttr] { get }
+    /// The event a sample id belongs to.
+    func attrIndex(forID id: UInt64) -> Int?
+    /// Counts a sample whose id matches no event.
+    func noteUnknownID()
+}
+
+extension RecordDecoding {
     /// Decodes one kernel record (`record` spans exactly its header and body).
-    func decode(_ record: ByteView, type: UInt32, misc: UInt16, fileOffset: Int) throws -> PerfRecord? {
+    public func decode(_ record: ByteView, type: UInt32, misc: UInt16, fileOffset: Int) throws -> PerfRecord? {
         switch type {
         case RecordType.sample:
             return try decodeSample(record, misc: misc, fileOffset: fileOffset).map { .sample($0) }
@@ -67,6 +78,16 @@ extension PerfDataReader {
     func sampleID(_ record: ByteView) -> UInt64? {
         guard let position = attrs[0].sampleIDOffset, 8 + position + 8 <= record.count else { return nil }
         return record.u64(8 + position)
+    }
+
+    /// The time of any record: a SAMPLE's TIME field or another record's trailer time; 0 when
+    /// it has none.
+    public func recordTime(_ record: ByteView, type: UInt32) -> UInt64 {
+        if type == RecordType.sample {
+            return sampleTime(record, attrs[sampleID(record).flatMap(attrIndex(forID:)) ?? 0])
+        }
+        if type == RecordType.fork || type == RecordType.exit { return record.u64(24) ?? 0 }
+        return trailerTime(record, nonSampleAttr(record))
     }
 
     /// A SAMPLE's TIME field, or 0.

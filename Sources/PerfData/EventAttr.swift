@@ -106,3 +106,13 @@ public struct EventAttr: Sendable {
         return offset
     }
 }
+
+extension EventAttr {
+    /// An attr as flamed opens it (live sampling), named `name`.
+    public init(type: UInt32, config: UInt64, samplePeriodOrFrequency: UInt64, sampleType: UInt64, flags: UInt64,
+                ids: [UInt64] = [], name: String) {
+        self.init(type: type, size: 0, config: config, samplePeriodOrFrequency: samplePeriodOrFrequency,
+                  sampleType: sampleType, readFormat: 0, flags: flags, branchSampleType: 0, sampleRegsUser: 0,
+                  sampleRegsIntr: 0, ids: ids, name: name)
+    }
+}

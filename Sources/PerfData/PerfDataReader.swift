@@ -7,7 +7,7 @@ import FlamedSystem
 /// (HEADER_ATTR, HEADER_FEATURE, ID_INDEX, EVENT_UPDATE, FINISHED_ROUND, …) and hands the
 /// kernel records to the caller sorted by time within FINISHED_ROUND windows, as perf's
 /// ordered-events queue does.
-public final class PerfDataReader {
+public final class PerfDataReader: RecordDecoding {
     /// The file and pipe magic "PERFILE2" read as a little-endian u64.
     static let magic: UInt64 = 0x3245_4c49_4652_4550
     static let swappedMagic: UInt64 = 0x5045_5246_494c_4532
@@ -331,9 +331,9 @@ public final class PerfDataReader {
         }
     }
 
-    func attrIndex(forID id: UInt64) -> Int? { idToAttr[id] }
+    public func attrIndex(forID id: UInt64) -> Int? { idToAttr[id] }
 
-    func noteUnknownID() { unknownIDSamples += 1 }
+    public func noteUnknownID() { unknownIDSamples += 1 }
 
     private func queue(view: ByteView, offset: Int, type: UInt32, size: Int, fileOffset: Int,
                        handler: (PerfRecord) throws -> Void) throws {

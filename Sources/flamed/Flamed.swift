@@ -11,6 +11,6 @@ struct Flamed: ParsableCommand {
             Shell completions: flamed --generate-completion-script bash|zsh|fish
             """,
         version: "0.1.0",
-        subcommands: [ReportCommand.self]
+        subcommands: [RecordCommand.self, ReportCommand.self]
     )
 }

@@ -3,6 +3,9 @@
 
 #include <stddef.h>
 
+#include "flamed_caps.h"
+#include "flamed_perf.h"
+
 /// Demangles an Itanium C++ ABI name ("_Z...") with libstdc++'s `__cxa_demangle`.
 ///
 /// Why it exists: `__cxa_demangle` is declared only in the C++ header <cxxabi.h>,
