@@ -2,6 +2,7 @@
 #include "flamed_perf.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <linux/perf_event.h>
 #include <signal.h>
 #include <stddef.h>
@@ -143,10 +144,14 @@ int flamed_shim_signals_to_fd(const int *signals, int count, int fd) {
     action.sa_handler = flamed_signal_to_fd;
     action.sa_flags = SA_RESTART;
     sigemptyset(&action.sa_mask);
+    sigset_t caught;
+    sigemptyset(&caught);
     for (int i = 0; i < count; i++) {
         if (sigaction(signals[i], &action, NULL) != 0) {
             return -1;
         }
+        sigaddset(&caught, signals[i]);
     }
-    return 0;
+    /* A parent may have started us with these signals blocked; the main thread takes them. */
+    return pthread_sigmask(SIG_UNBLOCK, &caught, NULL) == 0 ? 0 : -1;
 }

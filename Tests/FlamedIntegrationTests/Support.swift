@@ -31,11 +31,13 @@ enum Support {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/perf") else {
             return "linux-perf is not installed (the test command installs it)"
         }
-        let probe = run(["/usr/bin/perf", "record", "-q", "-e", "cpu-clock", "-o", "/dev/null", "--", "/bin/true"])
-        if probe.status != 0 {
-            return "the kernel refused perf_event_open (perf_event_paranoid / CAP_PERFMON): \(probe.stderr.prefix(200))"
+        var failure = ""
+        for _ in 0..<3 {
+            let probe = run(["/usr/bin/perf", "record", "-q", "-e", "cpu-clock", "-o", "/dev/null", "--", "/bin/true"])
+            if probe.status == 0 { return nil }
+            failure = "perf record exited \(probe.status): \(probe.stderr.prefix(200))"
         }
-        return nil
+        return "the kernel refused perf_event_open (perf_event_paranoid / CAP_PERFMON): \(failure)"
     }()
 
     static var perfAvailable: Bool { perfUnavailableReason == nil }
@@ -119,10 +121,11 @@ enum Support {
         return url
     }
 
-    /// Builds the known-tree workload with frame pointers and no tail calls into `directory`.
-    static func buildWorkload(in directory: URL) throws -> String {
-        let source = packageRoot.appendingPathComponent("Tests/FlamedIntegrationTests/Fixtures/workload.c").path
-        let binary = directory.appendingPathComponent("workload").path
+    /// Builds a fixture workload (`Fixtures/NAME.c`, the known-tree `workload` by default) with
+    /// frame pointers and no tail calls into `directory`.
+    static func buildWorkload(in directory: URL, named name: String = "workload") throws -> String {
+        let source = packageRoot.appendingPathComponent("Tests/FlamedIntegrationTests/Fixtures/\(name).c").path
+        let binary = directory.appendingPathComponent(name).path
         let result = run(["/usr/bin/gcc", "-O0", "-fno-omit-frame-pointer", "-fno-optimize-sibling-calls", "-o", binary, source])
         try #require(result.status == 0, "gcc failed: \(result.stderr)")
         return binary

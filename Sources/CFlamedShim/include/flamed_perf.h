@@ -75,8 +75,9 @@ pid_t flamed_shim_spawn_held(const char *path, char *const argv[], char *const e
                              int error_fd);
 
 /// Installs a handler for each signal in `signals` that writes the signal number as one
-/// byte to `fd` (a non-blocking pipe an event loop polls). Why: a signal handler may only
-/// call async-signal-safe functions, which Swift code cannot promise. Returns 0 or -1.
+/// byte to `fd` (a non-blocking pipe an event loop polls), and unblocks them in the calling
+/// thread. Why: a signal handler may only call async-signal-safe functions, which Swift code
+/// cannot promise. Returns 0 or -1.
 int flamed_shim_signals_to_fd(const int *signals, int count, int fd);
 
 #endif
