@@ -81,11 +81,30 @@ struct RecordTests {
     func processTarget() throws {
         let directory = Support.temporaryDirectory()
         let workload = try Self.workload(in: directory)
-        let result = Support.shell("'\(workload)' 3 & pid=$!; sleep 0.3; '\(Support.flamedBinary)' record -p $pid -d 1.5 -f folded -o out.folded; status=$?; wait; exit $status", cwd: directory)
+        let result = Support.shell("'\(workload)' 3 0 1 & pid=$!; sleep 0.3; '\(Support.flamedBinary)' record -p $pid -d 2 -f folded -o out.folded; status=$?; wait; exit $status", cwd: directory)
         try #require(result.status == 0, "flamed record -p failed: \(result.stderr)")
         let paths = try Support.paths(ofFolded: String(decoding: try Data(contentsOf: directory.appendingPathComponent("out.folded")), as: UTF8.self))
         #expect(paths.keys.allSatisfy { $0.hasPrefix("record_workload (") }, "only the target process: \(paths.keys.prefix(3))")
         #expect(Self.share(paths, process: "record_workload", through: "rec_inner_a") > 0.5)
+        let thread = paths.filter { $0.key.contains("rec_thread_main;rec_thread_spin") }.values.reduce(0, +)
+        #expect(thread > 300, "the thread started after flamed attached is sampled: \(thread) samples")
+    }
+
+    @Test("record -- CMD follows the command's children, and short-lived processes still resolve")
+    func childrenAndShortLivedProcesses() throws {
+        let directory = Support.temporaryDirectory()
+        let workload = try Self.workload(in: directory)
+        let result = Support.flamed(["record", "-f", "folded", "-o", "out.folded", "--", "/bin/sh", "-c",
+                                     "for i in 1 2 3 4 5 6 7 8 9 10; do '\(workload)' 0.1; done"], cwd: directory)
+        try #require(result.status == 0, "flamed record failed: \(result.stderr)")
+        let paths = try Support.paths(ofFolded: String(decoding: try Data(contentsOf: directory.appendingPathComponent("out.folded")), as: UTF8.self))
+        let children = Set(paths.keys.filter { $0.hasPrefix("record_workload (") }.map { $0.prefix(while: { $0 != ";" }) })
+        #expect(children.count >= 8, "each child process is its own node: \(children.sorted())")
+        let childSamples = paths.filter { $0.key.hasPrefix("record_workload (") }
+        let resolved = childSamples.filter { $0.key.contains(";main;") }.values.reduce(0, +)
+        let total = childSamples.values.reduce(0, +)
+        #expect(total > 500 && Double(resolved) >= 0.95 * Double(total),
+                "\(resolved) of \(total) samples of exited children resolve to main")
     }
 
     @Test("SIGINT stops record -a and it writes what it has; SIGTERM ends a command run with its status")
@@ -132,7 +151,7 @@ struct RecordTests {
         }
     }
 
-    @Test("an unprivileged user gets the paranoid/CAP_PERFMON message, exit 1 and no output")
+    @Test("an unprivileged user gets the paranoid/CAP_PERFMON message (and the mlock one for a huge -m), exit 1 and no output")
     func unprivileged() throws {
         let paranoid = (try? String(contentsOfFile: "/proc/sys/kernel/perf_event_paranoid", encoding: .utf8))
             .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 2
@@ -154,7 +173,14 @@ struct RecordTests {
         #expect(result.stderr.contains("perf_event_paranoid is \(paranoid)") && result.stderr.contains("CAP_PERFMON"), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1, "one line: \(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: output))
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0 != "flamed" }
+        let workload = try Self.workload(in: directory)
+        chmod(workload, 0o755)
+        let ring = Support.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                binary, "record", "-m", "65536", "-o", output, "--", workload, "0.2"])
+        #expect(ring.status == 1, "exit \(ring.status): \(ring.stderr)")
+        #expect(ring.stderr.contains("perf_event_mlock_kb") && ring.stderr.contains("-m"), "\(ring.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: output))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0 != "flamed" && $0 != "record_workload" }
         #expect(leftovers.isEmpty, "no temporary files: \(leftovers)")
     }
 }

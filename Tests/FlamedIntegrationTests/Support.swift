@@ -126,7 +126,7 @@ enum Support {
     static func buildWorkload(in directory: URL, named name: String = "workload") throws -> String {
         let source = packageRoot.appendingPathComponent("Tests/FlamedIntegrationTests/Fixtures/\(name).c").path
         let binary = directory.appendingPathComponent(name).path
-        let result = run(["/usr/bin/gcc", "-O0", "-fno-omit-frame-pointer", "-fno-optimize-sibling-calls", "-o", binary, source])
+        let result = run(["/usr/bin/gcc", "-O0", "-fno-omit-frame-pointer", "-fno-optimize-sibling-calls", "-pthread", "-o", binary, source])
         try #require(result.status == 0, "gcc failed: \(result.stderr)")
         return binary
     }
