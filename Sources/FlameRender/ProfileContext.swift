@@ -20,6 +20,9 @@ public struct ProfileContext: Sendable, Equatable {
     public var lastSampleTime: UInt64?
     /// When the recording was captured, as text (for example from the file's mtime).
     public var capturedAt: String?
+    /// Wall-clock start and end of a rolling window (the daemon's snapshots), UTC.
+    public var windowStart: String?
+    public var windowEnd: String?
     public var samples: UInt64
     public var lost: UInt64
     public var throttled: UInt64
@@ -49,6 +52,7 @@ public struct ProfileContext: Sendable, Equatable {
         if let frequency { result.append(("frequency", "\(frequency) Hz")) }
         if let period { result.append(("period", String(period))) }
         if let capturedAt { result.append(("captured", capturedAt)) }
+        if let windowStart, let windowEnd { result.append(("window", "\(windowStart) – \(windowEnd)")) }
         if let first = firstSampleTime, let last = lastSampleTime, last >= first {
             result.append(("window", "\(Self.seconds(first)) – \(Self.seconds(last)) (\(Self.seconds(last - first)) s)"))
         }

@@ -13,8 +13,14 @@ import Symbolizer
 /// from /proc, then kept current by MMAP2, COMM, FORK and EXIT records) and each sample
 /// becomes a path in the tree, exactly as `flamed report` builds it from perf.data.
 public final class LiveProfile {
-    public let symbolizer: Symbolizer
+    public private(set) var symbolizer: Symbolizer
     private var builder: TreeBuilder
+    private let kallsymsPath: String
+    private let buildIDCache: String
+    private let maxStack: Int
+    private let logger: Logger
+    /// Forget a process's maps and names when it exits (long runs; its samples came first).
+    public var forgetsExitedProcesses = false
     public private(set) var samples: UInt64 = 0
     /// Records the kernel dropped (LOST) plus samples it dropped (LOST_SAMPLES).
     public private(set) var lost: UInt64 = 0
@@ -26,8 +32,24 @@ public final class LiveProfile {
 
     public var tree: FlameTree { builder.tree }
 
+    /// Resident pages of mapped binaries above which they are dropped (read back from the
+    /// page cache when a new name is needed), so large binaries do not hold memory.
+    static let filePageBudget = 12 << 20
+
     /// Kernel symbols come from `kallsymsPath`; user symbols from the files the processes map.
     public init(kallsymsPath: String = "/proc/kallsyms", buildIDCache: String, maxStack: Int, logger: Logger) {
+        self.kallsymsPath = kallsymsPath
+        self.buildIDCache = buildIDCache
+        self.maxStack = maxStack
+        self.logger = logger
+        var warnings: [String] = []
+        symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, buildIDCache: buildIDCache, logger: logger, warnings: &warnings)
+        self.warnings = warnings
+        builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack)
+    }
+
+    private static func makeSymbolizer(kallsymsPath: String, buildIDCache: String, logger: Logger,
+                                       warnings: inout [String]) -> Symbolizer {
         var kernel: KernelSymbols?
         if case .success(let bytes) = FileReader.map(path: kallsymsPath) {
             let symbols = KernelSymbols(parsing: bytes)
@@ -39,9 +61,23 @@ public final class LiveProfile {
         } else {
             warnings.append("\(kallsymsPath) is not readable: kernel frames are [unknown]")
         }
-        symbolizer = Symbolizer(kernel: kernel, buildIDs: [:], cacheDirectory: buildIDCache, logger: logger)
+        let symbolizer = Symbolizer(kernel: kernel, buildIDs: [:], cacheDirectory: buildIDCache, logger: logger)
         symbolizer.recordedOnRunningKernel = true
-        builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack)
+        return symbolizer
+    }
+
+    /// Continues with `tree` (a compacted copy of the current one) as the tree samples go to.
+    public func replaceTree(_ tree: FlameTree) {
+        builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack, tree: tree)
+    }
+
+    /// Starts over with a fresh symbolizer, seeded from /proc, keeping the tree: bounds the
+    /// symbol caches of a long run with process churn.
+    public func rebuildSymbolizer() {
+        var ignored: [String] = []
+        symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, buildIDCache: buildIDCache, logger: logger, warnings: &ignored)
+        builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack, tree: builder.tree)
+        seed(processes: ProcFS.ids())
     }
 
     /// Tells the symbolizer about processes that were running before sampling started,
@@ -59,16 +95,20 @@ public final class LiveProfile {
         }
     }
 
-    /// Applies one record, in time order.
-    public func apply(_ record: PerfRecord) {
+    /// Applies one record, in time order; for a sample, returns the tree node it ended on.
+    @discardableResult
+    public func apply(_ record: PerfRecord) -> Int32? {
         switch record {
         case .sample(let sample):
             samples += 1
+            if samples % 4096 == 0, let resident = Memory.residentFileBytes(), resident > Self.filePageBudget {
+                symbolizer.releaseResidentPages()
+            }
             if sample.time != 0 {
                 if firstSampleTime == nil { firstSampleTime = sample.time }
                 lastSampleTime = sample.time
             }
-            builder.add(sample, weight: 1)
+            return builder.add(sample, weight: 1)
         case .mmap(let map):
             symbolizer.mmap(pid: map.pid, start: map.start, length: map.length, pageOffset: map.pageOffset,
                             filename: map.filename, buildID: map.buildID, isKernel: map.isKernel)
@@ -80,6 +120,10 @@ public final class LiveProfile {
             builder.forget(tid: task.tid)
         case .exit(let task):
             symbolizer.exit(pid: task.pid, tid: task.tid)
+            if forgetsExitedProcesses {
+                symbolizer.forget(pid: task.pid, tid: task.tid, wholeProcess: task.pid == task.tid)
+                builder.forget(tid: task.tid)
+            }
         case .lost(let count), .lostSamples(let count):
             lost += count
         case .throttle(let isThrottle):
@@ -87,6 +131,7 @@ public final class LiveProfile {
         case .ksymbol(let symbol):
             symbolizer.ksymbol(address: symbol.address, length: symbol.length, name: symbol.name, unregister: symbol.isUnregister)
         }
+        return nil
     }
 
     /// The context header for this profile: host, kernel, event, rate, window and counts.

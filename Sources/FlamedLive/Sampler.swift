@@ -205,14 +205,32 @@ public final class Sampler: RecordDecoding {
 
     /// Reads records until the deadline (CLOCK_MONOTONIC ns), a signal from `signals`
     /// (SIGINT, SIGTERM; SIGCHLD checks the command), the command's exit, or the exit of
-    /// every sampled process. Records reach `consume` in time order; after a stop every
-    /// remaining record is delivered.
+    /// every sampled process. Records reach `consume` in time order, a pass at a time;
+    /// after a stop every remaining record is delivered.
     public func run(until deadline: UInt64?, signals: borrowing SignalPipe, pollMilliseconds: Int32 = 200,
-                    _ consume: (PerfRecord) -> Void) -> StopReason {
-        if case .failure(let code) = loop.watch(signals.readFD, token: .max) {
-            logger.warning("cannot watch the signal pipe: \(FileReader.describe(code))")
+                    _ consume: ([PerfRecord]) -> Void) -> StopReason {
+        let pid = commandPID
+        return run(until: deadline, wakeFD: signals.readFD, pollMilliseconds: pollMilliseconds, onWake: {
+            var reason: StopReason?
+            for signal in signals.take() {
+                if signal == SIGCHLD, let pid {
+                    if let status = ChildStatus.wait(pid: pid, blocking: false) { reason = .commandExited(status) }
+                } else if signal == SIGINT || signal == SIGTERM {
+                    reason = .signal(signal)
+                }
+            }
+            return reason
+        }, afterPass: {}, consume)
+    }
+
+    /// The loop itself: `wakeFD` becoming readable calls `onWake`, which returns a reason to
+    /// stop or nil; `afterPass` runs after each pass's records were consumed.
+    public func run(until deadline: UInt64?, wakeFD: Int32, pollMilliseconds: Int32 = 200,
+                    onWake: () -> StopReason?, afterPass: () -> Void, _ consume: ([PerfRecord]) -> Void) -> StopReason {
+        if case .failure(let code) = loop.watch(wakeFD, token: .max) {
+            logger.warning("cannot watch the wake-up descriptor: \(FileReader.describe(code))")
         }
-        defer { loop.unwatch(signals.readFD) }
+        defer { loop.unwatch(wakeFD) }
         var reason: StopReason?
         while reason == nil {
             let now = MonotonicClock.now
@@ -231,24 +249,18 @@ public final class Sampler: RecordDecoding {
                     ring.hungUp = true
                     loop.unwatch(ring.fd)
                 }
-                if ready.contains(where: { $0.token == .max }) {
-                    for signal in signals.take() {
-                        if signal == SIGCHLD, let pid = commandPID {
-                            if let status = ChildStatus.wait(pid: pid, blocking: false) { reason = .commandExited(status) }
-                        } else if signal == SIGINT || signal == SIGTERM {
-                            reason = .signal(signal)
-                        }
-                    }
-                }
+                if ready.contains(where: { $0.token == .max }) { reason = onWake() }
             }
             let passStart = MonotonicClock.now
             drainRings()
             deliver(upTo: passStart &- options.holdingWindowNanoseconds, consume)
+            afterPass()
             if reason == nil, case .processes = options.target, rings.allSatisfy(\.hungUp) { reason = .targetsExited }
         }
         stop()
         drainRings()
         deliver(upTo: .max, consume)
+        afterPass()
         return reason!
     }
 
@@ -281,8 +293,9 @@ public final class Sampler: RecordDecoding {
         }
     }
 
-    private func deliver(upTo limit: UInt64, _ consume: (PerfRecord) -> Void) {
+    private func deliver(upTo limit: UInt64, _ consume: ([PerfRecord]) -> Void) {
         guard !pending.isEmpty else { return }
+        var batch: [PerfRecord] = []
         pending.sort { $0.time != $1.time ? $0.time < $1.time : $0.sequence < $1.sequence }
         var delivered = 0
         for entry in pending {
@@ -291,12 +304,13 @@ public final class Sampler: RecordDecoding {
             let record = entry.record
             let type = record.u32(0)!, misc = record.u16(4)!
             do {
-                if let decoded = try decode(record, type: type, misc: misc, fileOffset: 0) { consume(decoded) }
+                if let decoded = try decode(record, type: type, misc: misc, fileOffset: 0) { batch.append(decoded) }
             } catch {
                 statistics.undecodable += 1
             }
         }
         pending.removeFirst(delivered)
+        if !batch.isEmpty { consume(batch) }
     }
 
     // MARK: Opening

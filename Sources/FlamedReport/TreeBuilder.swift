@@ -36,10 +36,12 @@ public struct TreeBuilder {
         static let exact: UInt8 = 4
     }
 
-    public init(symbolizer: Symbolizer, maxStack: Int) {
+    /// A builder that adds to `tree` (a new one by default), resolving through `symbolizer`.
+    public init(symbolizer: Symbolizer, maxStack: Int, tree: FlameTree = FlameTree()) {
         self.symbolizer = symbolizer
         self.maxStack = max(maxStack, 1)
-        unknownName = tree.intern("[unknown]")
+        self.tree = tree
+        unknownName = self.tree.intern("[unknown]")
     }
 
     /// The tree name of a symbolizer frame.
@@ -76,8 +78,9 @@ public struct TreeBuilder {
         lastPaths[tid] = nil
     }
 
-    /// Adds one sample with `weight`.
-    public mutating func add(_ sample: Sample, weight: UInt64) {
+    /// Adds one sample with `weight` and returns the node it ended on.
+    @discardableResult
+    public mutating func add(_ sample: Sample, weight: UInt64) -> Int32 {
         let processNode = processNode(pid: sample.pid, tid: sample.tid)
         guard let raw = sample.callchain else {
             let inKernel = sample.cpumode == RecordMisc.kernel || sample.cpumode == RecordMisc.guestKernel
@@ -85,19 +88,21 @@ public struct TreeBuilder {
                 ? symbolizer.resolveKernel(address: sample.ip, isReturnAddress: false)
                 : symbolizer.resolveUser(pid: sample.pid, address: sample.ip, isReturnAddress: false)
             let name = treeName(frame)
-            tree.add(weight, to: tree.child(of: processNode, name: name, kind: inKernel ? .kernel : .user))
-            return
+            let leaf = tree.child(of: processNode, name: name, kind: inKernel ? .kernel : .user)
+            tree.add(weight, to: leaf)
+            return leaf
         }
         raw.copy(into: &chain)
         let generation = symbolizer.generation(pid: sample.pid)
         let hash = StackCache.hash(processNode: processNode, generation: generation, chain: chain)
         if let leaf = stacks.leaf(hash: hash, processNode: processNode, generation: generation, chain: chain) {
             tree.add(weight, to: leaf)
-            return
+            return leaf
         }
         let leaf = walk(pid: sample.pid, tid: sample.tid, processNode: processNode, generation: generation)
         stacks.insert(hash: hash, processNode: processNode, generation: generation, chain: chain, leaf: leaf)
         tree.add(weight, to: leaf)
+        return leaf
     }
 
     /// Walks `chain` (leaf first) from the root and returns the leaf node. Context markers

@@ -189,6 +189,24 @@ public final class Symbolizer {
     /// still to come, as perf keeps dead threads.
     public func exit(pid: Int32, tid: Int32) {}
 
+    /// Forgets an exited thread, or with `wholeProcess` an exited process: its name and
+    /// (for a process) its address space. For long runs (the daemon), where a process's
+    /// samples are folded into the tree before its EXIT record is applied.
+    public func forget(pid: Int32, tid: Int32, wholeProcess: Bool) {
+        guard pid > 0 else { return }
+        comms[tid] = nil
+        if wholeProcess {
+            comms[pid] = nil
+            spaces[pid] = nil
+        }
+    }
+
+    /// How much the symbolizer holds: address spaces, thread names, binaries and frame ids
+    /// handed out. Long runs rebuild the symbolizer when these pass their caps.
+    public var footprint: (spaces: Int, threads: Int, binaries: Int, frames: Int) {
+        (spaces.count, comms.count, dsos.count, Int(nextFrame))
+    }
+
     /// Applies a KSYMBOL record (BPF programs and other run-time kernel code).
     public func ksymbol(address: UInt64, length: UInt32, name: String, unregister: Bool) {
         dynamicKernel.removeAll { $0.start == address }

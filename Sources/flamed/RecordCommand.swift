@@ -141,6 +141,7 @@ struct RecordCommand: ParsableCommand {
         } catch {
             fail(error.description)
         }
+        let deadline = duration.map { MonotonicClock.now &+ UInt64($0 * 1e9) }
         switch options.target {
         case .systemWide: profile.seed(processes: ProcFS.ids())
         case .processes(let pids): profile.seed(processes: pids)
@@ -150,8 +151,9 @@ struct RecordCommand: ParsableCommand {
             let rate = sampler.config.usesFrequency ? "\(sampler.config.periodOrFrequency) Hz" : "every \(sampler.config.periodOrFrequency) events"
             Terminal.writeError("flamed: sampling \(sampler.eventName) at \(rate) on \(sampler.cpus.count) CPUs; Ctrl-C stops\n")
         }
-        let deadline = duration.map { MonotonicClock.now &+ UInt64($0 * 1e9) }
-        let reason = sampler.run(until: deadline, signals: signals) { profile.apply($0) }
+        let reason = sampler.run(until: deadline, signals: signals) { records in
+            for record in records { profile.apply(record) }
+        }
 
         var exitCode: Int32 = 0
         if let child = sampler.commandPID {
