@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Kernel and C-library glue that Swift cannot reach directly.
@@ -56,10 +57,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The always-on daemon: configuration, the rolling window tree, snapshots, the
+        // control socket; each part a swift-service-lifecycle Service.
+        .target(
+            name: "FlamedDaemon",
+            dependencies: [
+                "FlamedLive", "FlamedReport", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "flamed",
             dependencies: [
-                "FlamedLive", "FlamedReport", "FlameRender", "FlamedSystem",
+                "FlamedDaemon", "FlamedLive", "FlamedReport", "FlameRender", "FlamedSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -68,6 +79,7 @@ let package = Package(
             name: "PerfDataTests",
             dependencies: ["PerfData", "FlamedSystem"]
         ),
+        .testTarget(name: "FlamedDaemonTests", dependencies: ["FlamedDaemon", "FlameGraph", "FlamedSystem"]),
         .testTarget(name: "FlamedLiveTests", dependencies: ["FlamedLive", "FlamedSystem", "PerfData"]),
         .testTarget(name: "FlameRenderTests", dependencies: ["FlameRender", "FlameGraph"]),
         .testTarget(

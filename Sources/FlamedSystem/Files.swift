@@ -112,6 +112,14 @@ public enum FileReader {
 public enum Memory {
     /// Bytes of this process's resident memory that are file pages (mapped binaries,
     /// symbol tables, input), from /proc/self/statm; nil if it cannot be read.
+    /// This process's resident memory in bytes (RSS), from /proc/self/statm.
+    public static func residentBytes() -> Int? {
+        guard case .success(let statm) = FileReader.map(path: "/proc/self/statm") else { return nil }
+        let fields = statm.withUnsafeBytes { $0.split(separator: 32) }
+        guard fields.count >= 2, let pages = Int(String(decoding: fields[1], as: UTF8.self)) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
     public static func residentFileBytes() -> Int? {
         guard case .success(let statm) = FileReader.map(path: "/proc/self/statm") else { return nil }
         let fields = statm.withUnsafeBytes { $0.split(separator: 32) }

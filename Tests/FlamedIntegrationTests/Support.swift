@@ -64,12 +64,34 @@ enum Support {
             unlink(outPath)
             unlink(errPath)
         }
+        guard let pid = spawn(arguments, stdin: stdin?.path ?? "/dev/null", stdout: outPath, stderr: errPath, environment: environment) else {
+            return Result(status: -1, stdout: Data(), stderr: "cannot start \(arguments[0]): \(String(cString: strerror(errno)))")
+        }
+        var waitStatus: Int32 = 0
+        while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
+        let exitCode: Int32 = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
+        let out = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
+        let err = (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data()
+        return Result(status: exitCode, stdout: out, stderr: String(decoding: err, as: UTF8.self))
+    }
+
+    private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+        var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+        pointers.append(nil)
+        defer { for pointer in pointers { free(pointer) } }
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// Starts a command in the background (posix_spawn, empty signal mask, default signal
+    /// actions) with its standard streams on the given files; returns its pid.
+    static func spawn(_ arguments: [String], stdin: String = "/dev/null", stdout: String, stderr: String,
+                      environment: [String: String]? = nil) -> pid_t? {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, stdin?.path ?? "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -90,21 +112,23 @@ enum Support {
             }
         }
         guard status == 0 else {
-            return Result(status: -1, stdout: Data(), stderr: "cannot start \(arguments[0]): \(String(cString: strerror(status)))")
+            errno = status
+            return nil
         }
-        var waitStatus: Int32 = 0
-        while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
-        let exitCode: Int32 = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
-        let out = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
-        let err = (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data()
-        return Result(status: exitCode, stdout: out, stderr: String(decoding: err, as: UTF8.self))
+        return pid
     }
 
-    private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-        var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-        pointers.append(nil)
-        defer { for pointer in pointers { free(pointer) } }
-        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    /// Waits for `pid` up to `timeout` seconds; its shell-style exit status, or nil if it is still running.
+    static func wait(_ pid: pid_t, timeout: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var waitStatus: Int32 = 0
+        while true {
+            let result = waitpid(pid, &waitStatus, WNOHANG)
+            if result == pid { return (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f) }
+            if result < 0 && errno != EINTR { return -1 }
+            if Date() > deadline { return nil }
+            usleep(20_000)
+        }
     }
 
     /// Runs a shell command line.

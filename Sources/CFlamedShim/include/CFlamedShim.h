@@ -5,6 +5,7 @@
 
 #include "flamed_caps.h"
 #include "flamed_perf.h"
+#include "flamed_socket.h"
 
 /// Demangles an Itanium C++ ABI name ("_Z...") with libstdc++'s `__cxa_demangle`.
 ///

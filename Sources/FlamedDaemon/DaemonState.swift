@@ -1,0 +1,202 @@
+import FlameGraph
+import FlameRender
+import FlamedLive
+import FlamedSystem
+import Foundation
+import Logging
+import PerfData
+
+/// Everything the daemon knows, shared by the sampling thread (which adds records) and
+/// the snapshot and control paths (which read it), behind one lock held only briefly.
+public final class DaemonState: @unchecked Sendable {
+    private let lock = NSLock()
+    private let profile: LiveProfile
+    private var window: RollingWindow
+    private let logger: Logger
+    private var config: DaemonConfig
+    private var event = "cpu-clock"
+    private var frequency: UInt64 = 0
+    private var cpus = 0
+    private let startedAt = Date()
+    private var lastSnapshot: String?
+    private var compactions = 0
+    private var symbolizerRebuilds = 0
+    private var lastCheck: UInt64 = 0
+    private var nodesAfterCompaction = 0
+
+    /// Symbolizer caches past which it is rebuilt from /proc (process churn).
+    static let symbolizerCaps = (spaces: 4096, threads: 32768, binaries: 1024, frames: 2_000_000)
+
+    public init(config: DaemonConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+        profile = LiveProfile(buildIDCache: "/nonexistent", maxStack: 127, logger: logger)
+        profile.forgetsExitedProcesses = true
+        window = RollingWindow(window: Self.nanoseconds(config.window.duration), maxStacks: config.window.maxStacks)
+    }
+
+    static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(seconds, 0)) * 1_000_000_000 + UInt64(max(attoseconds, 0) / 1_000_000_000)
+    }
+
+    /// Warnings from loading kernel symbols, to log once.
+    public var warnings: [String] { profile.warnings }
+
+    /// Seeds the process table from /proc (before the first records).
+    public func seedFromProc() {
+        lock.withLock { profile.seed(processes: ProcFS.ids()) }
+    }
+
+    /// Notes what the sampler samples, for snapshots and status.
+    public func noteSampler(event: String, frequency: UInt64, cpus: Int) {
+        lock.withLock {
+            self.event = event
+            self.frequency = frequency
+            self.cpus = cpus
+        }
+    }
+
+    /// Applies a pass of records, in time order.
+    public func apply(_ records: [PerfRecord]) {
+        lock.withLock {
+            for record in records {
+                if let leaf = profile.apply(record), case .sample(let sample) = record {
+                    window.add(leaf: leaf, time: sample.time != 0 ? sample.time : MonotonicClock.now)
+                }
+            }
+        }
+    }
+
+    /// Ages out old slices and keeps memory bounded: compacts the tree when it holds too
+    /// many stacks or dead nodes, and rebuilds the symbolizer when its caches pass their caps.
+    public func maintain(now: UInt64) {
+        lock.withLock {
+            let interval = min(max(window.window / 8, 1_000_000_000), 10_000_000_000)
+            guard now &- lastCheck >= interval else { return }
+            lastCheck = now
+            window.expire(now: now)
+            let nodes = profile.tree.nodeCount
+            let nodeCap = max(config.window.maxStacks * 8, 20_000)
+            if nodes > nodeCap || nodes > 4 * nodesAfterCompaction + 5_000 || window.distinctStacks > config.window.maxStacks {
+                let compacted = window.compact(profile.tree)
+                profile.replaceTree(compacted)
+                nodesAfterCompaction = compacted.nodeCount
+                compactions += 1
+                logger.debug("compacted the window tree", metadata: ["nodes": "\(nodes) -> \(compacted.nodeCount)"])
+            }
+            let footprint = profile.symbolizer.footprint
+            let caps = Self.symbolizerCaps
+            if footprint.spaces > caps.spaces || footprint.threads > caps.threads || footprint.binaries > caps.binaries
+                || footprint.frames > caps.frames {
+                profile.rebuildSymbolizer()
+                symbolizerRebuilds += 1
+                logger.info("rebuilt the symbol caches from /proc", metadata: ["spaces": "\(footprint.spaces)", "binaries": "\(footprint.binaries)"])
+            }
+        }
+    }
+
+    /// Applies new window settings (duration, stack cap) from a reloaded config.
+    public func update(config: DaemonConfig) {
+        lock.withLock {
+            self.config = config
+            window.window = Self.nanoseconds(config.window.duration)
+            window.maxStacks = config.window.maxStacks
+        }
+    }
+
+    /// The current config.
+    public var currentConfig: DaemonConfig { lock.withLock { config } }
+
+    /// The window (or its last `seconds`) as a tree, filtered by process, with its context.
+    public func snapshot(seconds: Double?, pids: [Int32]?, comm: String?) -> (tree: FlameTree, context: ProfileContext) {
+        let now = MonotonicClock.now
+        let wallNow = Date()
+        return lock.withLock {
+            var since = now > window.window ? now - window.window : 0
+            if let seconds, seconds > 0 {
+                let wanted = UInt64(seconds * 1e9)
+                since = max(since, now > wanted ? now - wanted : 0)
+            }
+            let keep = Self.processFilter(pids: pids, comm: comm)
+            let tree = window.snapshot(of: profile.tree, since: since, keepProcess: keep)
+            let samples = tree.nodeValue.reduce(0, &+)
+            var context = ProfileContext(events: [event], samples: samples, lost: profile.lost, throttled: profile.throttled)
+            context.frequency = frequency
+            context.cpusOnline = cpus
+            var names = utsname()
+            if uname(&names) == 0 {
+                func text<T>(_ field: T) -> String {
+                    withUnsafeBytes(of: field) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                }
+                context.hostname = text(names.nodename)
+                context.osRelease = text(names.release)
+                context.arch = text(names.machine)
+            }
+            let start = wallNow.addingTimeInterval(-Double(now - since) / 1e9)
+            context.windowStart = Self.utc(start)
+            context.windowEnd = Self.utc(wallNow)
+            context.capturedAt = Self.utc(wallNow)
+            if pids != nil || comm != nil {
+                context.focusedEvent = nil
+                context.commandLine = "filtered: " + [pids.map { "pid " + $0.map(String.init).joined(separator: ",") }, comm.map { "comm " + $0 }]
+                    .compactMap { $0 }.joined(separator: ", ")
+            }
+            return (tree, context)
+        }
+    }
+
+    /// A process-node filter for `--pid` and `--comm` (names are `comm (pid)`, or `swapper`).
+    static func processFilter(pids: [Int32]?, comm: String?) -> (String) -> Bool {
+        { name in
+            var processComm = name, processPID: Int32 = 0
+            if name.hasSuffix(")"), let open = name.range(of: " (", options: .backwards) {
+                processComm = String(name[..<open.lowerBound])
+                processPID = Int32(name[open.upperBound..<name.index(before: name.endIndex)]) ?? 0
+            }
+            if let pids, !pids.contains(processPID) { return false }
+            if let comm, processComm != comm { return false }
+            return true
+        }
+    }
+
+    /// Records the last snapshot written.
+    public func noteSnapshot(_ description: String) {
+        lock.withLock { lastSnapshot = description }
+    }
+
+    /// `flamed status`: one `key: value` per line.
+    public func statusText() -> String {
+        let resident = Memory.residentBytes()
+        return lock.withLock {
+            let uptime = Int(Date().timeIntervalSince(startedAt))
+            let footprint = profile.symbolizer.footprint
+            var lines = [
+                "uptime: \(uptime / 3600)h\(uptime / 60 % 60)m\(uptime % 60)s",
+                "pid: \(getpid())",
+                "cpus: \(cpus)",
+                "event: \(event)",
+                "frequency: \(frequency) Hz",
+                "window: \(Int(window.window / 1_000_000_000))s",
+                "samples: \(profile.samples)",
+                "samples in window: \(window.samples)",
+                "lost: \(profile.lost)",
+                "throttled: \(profile.throttled)",
+                "tree nodes: \(profile.tree.nodeCount)",
+                "max stacks: \(config.window.maxStacks)",
+                "pruned: \(window.prunedStacks) stacks, \(window.prunedSamples) samples",
+                "compactions: \(compactions)",
+                "symbol caches: \(footprint.spaces) processes, \(footprint.binaries) binaries, \(symbolizerRebuilds) rebuilds",
+            ]
+            if let resident { lines.append("memory: \(resident / 1024 / 1024) MiB resident") }
+            lines.append("last snapshot: \(lastSnapshot ?? "none")")
+            return lines.joined(separator: "\n") + "\n"
+        }
+    }
+
+    static func utc(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}

@@ -1,0 +1,128 @@
+import FlameGraph
+import FlameRender
+import FlamedSystem
+import Foundation
+import Logging
+
+/// The output formats of snapshots and their file extensions.
+public enum SnapshotFormat: String, Sendable, CaseIterable {
+    case html, json, folded
+
+    /// Renders `tree` in this format.
+    public func render(_ tree: FlameTree, context: ProfileContext, title: String, colorScheme: String = "blue-green") -> [UInt8] {
+        switch self {
+        case .json: return JSONRenderer.render(tree)
+        case .folded: return FoldedRenderer.render(tree)
+        case .html: return HTMLRenderer.render(tree, context: context, title: title, colorScheme: colorScheme)
+        }
+    }
+}
+
+/// Writes snapshots of the window into the snapshot directory: one file per configured
+/// format, named `flamed-<host>-<UTC timestamp>.<ext>`, written atomically, keeping the
+/// newest `keep`. Requests that arrive while one is being written coalesce into one more.
+public final class SnapshotWriter: @unchecked Sendable {
+    private let state: DaemonState
+    private let logger: Logger
+    private let lock = NSLock()
+    private var inFlight = false
+    private var pending = false
+    private let host: String
+
+    public init(state: DaemonState, logger: Logger) {
+        self.state = state
+        self.logger = logger
+        var names = utsname()
+        host = uname(&names) == 0
+            ? withUnsafeBytes(of: names.nodename) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            : "localhost"
+    }
+
+    /// Asks for a snapshot; returns at once. At most one is written at a time, and any
+    /// number of requests during a write lead to one more afterwards.
+    public func request(reason: String) {
+        let start: Bool = lock.withLock {
+            if inFlight {
+                pending = true
+                return false
+            }
+            inFlight = true
+            return true
+        }
+        guard start else { return }
+        Thread.detachNewThread { [self] in
+            var why = reason
+            while true {
+                writeNow(reason: why)
+                let again: Bool = lock.withLock {
+                    if pending {
+                        pending = false
+                        return true
+                    }
+                    inFlight = false
+                    return false
+                }
+                guard again else { return }
+                why = "coalesced requests"
+            }
+        }
+    }
+
+    /// Writes one snapshot now, in every configured format; returns the paths written.
+    @discardableResult
+    public func writeNow(reason: String) -> [String] {
+        let config = state.currentConfig.snapshot
+        let (tree, context) = state.snapshot(seconds: nil, pids: nil, comm: nil)
+        let stamp = Self.timestamp(Date())
+        let safeHost = host.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" }
+        var written: [String] = []
+        if !FileManager.default.fileExists(atPath: config.directory) {
+            try? FileManager.default.createDirectory(atPath: config.directory, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o750])
+        }
+        for name in config.formats {
+            guard let format = SnapshotFormat(rawValue: name) else { continue }
+            let path = "\(config.directory)/flamed-\(String(safeHost))-\(stamp).\(format.rawValue)"
+            let bytes = format.render(tree, context: context, title: "flamed snapshot \(stamp)")
+            switch OutputFile.write(bytes, to: path) {
+            case .success: written.append(path)
+            case .failure(let error): logger.error("snapshot not written: \(error.description)")
+            }
+        }
+        if !written.isEmpty {
+            state.noteSnapshot("\(written[0]) (\(context.samples) samples, \(reason))")
+            logger.info("snapshot written", metadata: ["files": "\(written.joined(separator: ","))", "samples": "\(context.samples)", "reason": "\(reason)"])
+        }
+        Self.prune(directory: config.directory, host: String(safeHost), keep: config.keep, logger: logger)
+        return written
+    }
+
+    /// `20261125T143001.123Z`: sortable, unique per millisecond.
+    static func timestamp(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss.SSS'Z'"
+        return formatter.string(from: date)
+    }
+
+    /// Removes all but the newest `keep` snapshots (a snapshot is all formats of one timestamp).
+    static func prune(directory: String, host: String, keep: Int, logger: Logger) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        let prefix = "flamed-\(host)-"
+        var byStamp: [String: [String]] = [:]
+        for entry in entries where entry.hasPrefix(prefix) && !entry.hasPrefix(".") {
+            guard let dot = entry.lastIndex(of: "."), SnapshotFormat(rawValue: String(entry[entry.index(after: dot)...])) != nil else { continue }
+            byStamp[String(entry[..<dot]), default: []].append(entry)
+        }
+        let stamps = byStamp.keys.sorted()
+        guard stamps.count > keep else { return }
+        for stamp in stamps.prefix(stamps.count - keep) {
+            for file in byStamp[stamp] ?? [] {
+                do { try FileManager.default.removeItem(atPath: "\(directory)/\(file)") } catch {
+                    logger.warning("cannot remove old snapshot \(directory)/\(file): \(error)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import FlamedDaemon
+import FlamedLive
+import FlamedSystem
+import Logging
+import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `flamed run`: the always-on daemon.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the always-on profiling daemon (in the foreground; systemd Type=notify).",
+        discussion: """
+            Samples every CPU continuously into a rolling flame tree of the last window.duration \
+            (5 min by default) and writes snapshots into snapshot.directory on a timer, on SIGUSR1 \
+            and on request (flamed snapshot). SIGHUP reloads the config; SIGTERM or SIGINT stops it.
+
+            The config defaults to /etc/flamed/flamed.toml when that file exists; flags override it.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The TOML config file (default: /etc/flamed/flamed.toml if it exists).", valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("The control socket (overrides [control] socket).", valueName: "path"))
+    var socket: String?
+
+    @Option(name: .customLong("snapshot-dir"), help: ArgumentHelp("Where snapshots go (overrides [snapshot] directory).", valueName: "dir"))
+    var snapshotDirectory: String?
+
+    @Flag(name: .shortAndLong, help: "Log debug detail.")
+    var verbose = false
+
+    static let defaultConfigPath = "/etc/flamed/flamed.toml"
+
+    func validate() throws {
+        if let socket, !socket.hasPrefix("/") { throw ValidationError("--socket needs an absolute path") }
+        if let snapshotDirectory, snapshotDirectory.isEmpty { throw ValidationError("--snapshot-dir needs a directory") }
+    }
+
+    /// The config file, then the flags over it.
+    func loadConfig() -> Result<DaemonConfig, ConfigError> {
+        var loaded = DaemonConfig()
+        let path = config ?? (access(Self.defaultConfigPath, F_OK) == 0 ? Self.defaultConfigPath : nil)
+        if let path {
+            do { loaded = try DaemonConfig.load(path: path) } catch { return .failure(error) }
+        }
+        if let socket { loaded.control.socket = socket }
+        if let snapshotDirectory {
+            loaded.snapshot.directory = snapshotDirectory.hasPrefix("/")
+                ? snapshotDirectory : (FileManagerPath.current + "/" + snapshotDirectory)
+        }
+        return .success(loaded)
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "flamed") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = verbose ? .debug : .info
+        let settings: DaemonConfig
+        switch loadConfig() {
+        case .failure(let error): fail(error.description)
+        case .success(let loaded): settings = loaded
+        }
+
+        let sampler: Sampler
+        do {
+            sampler = try Sampler(options: samplingOptions(settings), logger: logger)
+        } catch {
+            logger.critical("sampling refused: \(error)")
+            throw ExitCode(1)
+        }
+        let state = DaemonState(config: settings, logger: logger)
+        for warning in state.warnings { logger.warning("\(warning)") }
+        let control: ControlService
+        do {
+            control = try ControlService(config: settings.control, state: state, logger: logger)
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+        if geteuid() == 0 {
+            // Events are open and the socket is bound: keep only what sampling on (reopening
+            // events after a reload) and symbolizing need.
+            let keep: Set<Capability> = [.perfmon, .syslog, .sysPtrace, .dacReadSearch]
+            if case .failure(let code) = Capabilities.dropAll(except: keep) {
+                logger.warning("could not drop capabilities: \(FileReader.describe(code))")
+            } else {
+                logger.info("dropped every capability but CAP_PERFMON, CAP_SYSLOG, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH")
+            }
+        }
+        let writer = SnapshotWriter(state: state, logger: logger)
+        let sampling = try SamplingService(sampler: sampler, state: state, logger: logger)
+        let configLoader = self
+        let signals = SignalService(state: state, writer: writer, sampling: sampling, logger: logger) {
+            configLoader.loadConfig()
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [sampling, control, signals, SnapshotTimerService(state: state, writer: writer)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("stopped: \(error)")
+            throw ExitCode(1)
+        }
+        logger.info("stopped")
+        // Leave at once: tearing down symbol tables and the tree only delays the exit.
+        Glibc.exit(0)
+    }
+}
+
+/// The working directory, for relative paths given on the command line.
+enum FileManagerPath {
+    static var current: String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return "." }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

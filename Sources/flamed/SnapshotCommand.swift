@@ -1,0 +1,76 @@
+import ArgumentParser
+import FlamedDaemon
+import FlamedSystem
+
+/// `flamed snapshot`: asks the running daemon for a flame graph of its window.
+struct SnapshotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot",
+        abstract: "Ask the running daemon for a flame graph of the last minutes.",
+        discussion: """
+            Examples:
+              flamed snapshot -o now.html
+              flamed snapshot --window 30s -f folded -o - | flamegraph.pl > last30s.svg
+              flamed snapshot --pid 1234 -o app.json
+            """
+    )
+
+    @OptionGroup var outputOptions: OutputOptions
+
+    @Option(help: ArgumentHelp("Only the last part of the window, e.g. 30s, 2m.", valueName: "duration"))
+    var window: String?
+
+    @Option(help: ArgumentHelp("Keep only these process ids (comma-separated).", valueName: "pid[,pid...]"))
+    var pid: String?
+
+    @Option(help: ArgumentHelp("Keep only processes with this name (comm).", valueName: "name"))
+    var comm: String?
+
+    @OptionGroup var socketOption: SocketOption
+
+    func validate() throws {
+        if let window, parseDuration(window) == nil { throw ValidationError("--window: '\(window)' is not a duration such as 30s, 5m or 1h") }
+        if let pid {
+            for part in pid.split(separator: ",", omittingEmptySubsequences: false) where Int32(part) == nil {
+                throw ValidationError("--pid: '\(part)' is not a process id")
+            }
+        }
+    }
+
+    func run() throws {
+        let outputPath = outputOptions.resolvedPath
+        if case .failure(let error) = OutputFile.checkWritable(outputPath) { fail(error.description) }
+        let seconds = window.flatMap(parseDuration).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+        let request = ControlRequest(command: "snapshot", format: outputOptions.resolvedFormat.rawValue, windowSeconds: seconds,
+                                     pids: pid.map { $0.split(separator: ",").compactMap { Int32($0) } }, comm: comm)
+        switch ControlClient.send(request, socket: socketOption.socket) {
+        case .failure(let error): fail(error.description)
+        case .success(let body):
+            if case .failure(let error) = OutputFile.write(body, to: outputPath) { fail(error.description) }
+            if outputPath != "-" { Terminal.writeError("flamed: wrote \(outputPath)\n") }
+        }
+    }
+}
+
+/// `flamed status`: what the running daemon is doing.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the running daemon's uptime, event, rate, samples, lost, tree size, memory and last snapshot."
+    )
+
+    @OptionGroup var socketOption: SocketOption
+
+    func run() throws {
+        switch ControlClient.send(ControlRequest(command: "status"), socket: socketOption.socket) {
+        case .failure(let error): fail(error.description)
+        case .success(let body): print(String(decoding: body, as: UTF8.self), terminator: "")
+        }
+    }
+}
+
+/// The control socket option shared by the client commands.
+struct SocketOption: ParsableArguments {
+    @Option(help: ArgumentHelp("The daemon's control socket.", valueName: "path"))
+    var socket: String = "/run/flamed/flamed.sock"
+}
