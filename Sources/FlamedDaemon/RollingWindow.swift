@@ -142,7 +142,8 @@ public struct RollingWindow: Sendable {
                 while process > 0 && tree.nodeParent[Int(process)] != FlameTree.root { process = tree.nodeParent[Int(process)] }
                 let parent = process > 0 ? mapped[Int(process)] : FlameTree.root
                 remap[leaf] = result.child(of: parent, name: prunedName, kind: .user)
-                pruned.insert(leaf)
+                // A [pruned] frame folded again was counted when it was first folded.
+                if tree.name(of: leaf) != "[pruned]" { pruned.insert(leaf) }
             }
         }
         prunedStacks &+= UInt64(pruned.count)
