@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// The `flamed` command: a Linux profiler that writes flame graphs.
 @main
-struct Flamed: AsyncParsableCommand {
+struct Flamed: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flamed",
         abstract: "A Linux profiler that turns samples into flame graphs (HTML, JSON, folded).",

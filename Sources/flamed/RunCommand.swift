@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import FlamedDaemon
 import FlamedLive
 import FlamedSystem
@@ -9,7 +10,7 @@ import Glibc
 #endif
 
 /// `flamed run`: the always-on daemon.
-struct RunCommand: AsyncParsableCommand {
+struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run the always-on profiling daemon (in the foreground; systemd Type=notify).",
@@ -56,7 +57,7 @@ struct RunCommand: AsyncParsableCommand {
         return .success(loaded)
     }
 
-    func run() async throws {
+    func run() throws {
         var logger = Logger(label: "flamed") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = verbose ? .debug : .info
         let settings: DaemonConfig
@@ -83,7 +84,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         if geteuid() == 0 {
             // Events are open and the socket is bound: keep only what sampling on (reopening
-            // events after a reload) and symbolizing need.
+            // events after a reload) and symbolizing need. Capabilities belong to threads, so
+            // this runs on the main thread before any other thread exists; every thread
+            // started later inherits the reduced set.
             let keep: Set<Capability> = [.perfmon, .syslog, .sysPtrace, .dacReadSearch]
             if case .failure(let code) = Capabilities.dropAll(except: keep) {
                 logger.warning("could not drop capabilities: \(FileReader.describe(code))")
@@ -101,9 +104,15 @@ struct RunCommand: AsyncParsableCommand {
             services: [sampling, control, signals, SnapshotTimerService(state: state, writer: writer)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        do {
-            try await group.run()
-        } catch {
+        // The services run on Swift's concurrency threads; the main thread waits for them.
+        let finished = DispatchSemaphore(value: 0)
+        let outcome = Outcome()
+        Task {
+            do { try await group.run() } catch { outcome.error = "\(error)" }
+            finished.signal()
+        }
+        finished.wait()
+        if let error = outcome.error {
             logger.critical("stopped: \(error)")
             throw ExitCode(1)
         }
@@ -111,6 +120,11 @@ struct RunCommand: AsyncParsableCommand {
         // Leave at once: tearing down symbol tables and the tree only delays the exit.
         Glibc.exit(0)
     }
+}
+
+/// How the service group ended, handed from its task to the waiting main thread.
+private final class Outcome: @unchecked Sendable {
+    var error: String?
 }
 
 /// The working directory, for relative paths given on the command line.
