@@ -79,11 +79,7 @@ public final class DaemonState: @unchecked Sendable {
             let nodes = profile.tree.nodeCount
             let nodeCap = max(config.window.maxStacks * 8, 20_000)
             if nodes > nodeCap || nodes > 4 * nodesAfterCompaction + 5_000 || window.distinctStacks > config.window.maxStacks {
-                let compacted = window.compact(profile.tree)
-                profile.replaceTree(compacted)
-                nodesAfterCompaction = compacted.nodeCount
-                compactions += 1
-                logger.debug("compacted the window tree", metadata: ["nodes": "\(nodes) -> \(compacted.nodeCount)"])
+                compactLocked()
             }
             let footprint = profile.symbolizer.footprint
             let caps = Self.symbolizerCaps
@@ -94,6 +90,16 @@ public final class DaemonState: @unchecked Sendable {
                 logger.info("rebuilt the symbol caches from /proc", metadata: ["spaces": "\(footprint.spaces)", "binaries": "\(footprint.binaries)"])
             }
         }
+    }
+
+    /// Rebuilds the tree from the window's stacks (the lock is held).
+    private func compactLocked() {
+        let nodes = profile.tree.nodeCount
+        let compacted = window.compact(profile.tree)
+        profile.replaceTree(compacted)
+        nodesAfterCompaction = compacted.nodeCount
+        compactions += 1
+        logger.debug("compacted the window tree", metadata: ["nodes": "\(nodes) -> \(compacted.nodeCount)"])
     }
 
     /// Applies new window settings (duration, stack cap) from a reloaded config.
@@ -118,6 +124,8 @@ public final class DaemonState: @unchecked Sendable {
                 let wanted = UInt64(seconds * 1e9)
                 since = max(since, now > wanted ? now - wanted : 0)
             }
+            // A snapshot honours the stack cap even between maintenance passes.
+            if window.distinctStacks > config.window.maxStacks { compactLocked() }
             let keep = Self.processFilter(pids: pids, comm: comm)
             let tree = window.snapshot(of: profile.tree, since: since, keepProcess: keep)
             let samples = tree.nodeValue.reduce(0, &+)

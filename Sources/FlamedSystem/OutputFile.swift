@@ -7,12 +7,40 @@ import SystemPackage
 /// temporary file beside the target, are flushed with fsync, and replace the target with
 /// `rename(2)`, so readers never see a half-written file.
 public enum OutputFile {
+    /// Whether `path` exists and is a character device or FIFO (such as /dev/null).
+    static func isDevice(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        let type = info.st_mode & S_IFMT
+        return type == S_IFCHR || type == S_IFIFO
+    }
+
     /// Writes `bytes` to `path`, or to standard output when `path` is "-".
     public static func write(_ bytes: [UInt8], to path: String) -> Result<Void, FileError> {
         if path == "-" {
             return writeAll(fd: STDOUT_FILENO, bytes: bytes).mapError {
                 FileError(path: "<stdout>", reason: FileReader.describe($0), errno: $0)
             }
+        }
+        if isDevice(path) {
+            // /dev/null, a FIFO or a terminal: there is nothing to replace atomically.
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                let code = Errno(rawValue: Glibc.errno)
+                return .failure(FileError(path: path, reason: "cannot write output: \(FileReader.describe(code))", errno: code))
+            }
+            defer { close(fd) }
+            return writeAll(fd: fd, bytes: bytes).mapError { FileError(path: path, reason: FileReader.describe($0), errno: $0) }
+        }
+        if isDevice(path) {
+            // /dev/null, a FIFO or a terminal: there is nothing to replace atomically.
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                let code = Errno(rawValue: Glibc.errno)
+                return .failure(FileError(path: path, reason: "cannot write output: \(FileReader.describe(code))", errno: code))
+            }
+            defer { close(fd) }
+            return writeAll(fd: fd, bytes: bytes).mapError { FileError(path: path, reason: FileReader.describe($0), errno: $0) }
         }
         let (directory, name) = split(path)
         if name.isEmpty || isDirectory(path) {
@@ -42,6 +70,11 @@ public enum OutputFile {
     /// not fail only at the end.
     public static func checkWritable(_ path: String) -> Result<Void, FileError> {
         if path == "-" { return .success(()) }
+        if isDevice(path) {
+            if access(path, W_OK) == 0 { return .success(()) }
+            let code = Errno(rawValue: Glibc.errno)
+            return .failure(FileError(path: path, reason: "cannot write output: \(FileReader.describe(code))", errno: code))
+        }
         let (directory, name) = split(path)
         if name.isEmpty || isDirectory(path) {
             return .failure(FileError(path: path, reason: "is a directory", errno: .isDirectory))

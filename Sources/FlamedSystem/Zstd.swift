@@ -9,8 +9,11 @@ public struct ZstdError: Error, Sendable {
 /// for the whole file, as `perf record -z` writes one frame per record.
 public final class ZstdDecompressor {
     private let stream: OpaquePointer
-    /// Whether the last input ended in the middle of a zstd frame.
+    /// Whether the last input ended in the middle of a zstd frame. perf keeps one frame
+    /// open for the whole recording (it flushes, never ends it), so this alone is normal.
     public private(set) var isInsideFrame = false
+    /// Bytes the last `decompress` call produced.
+    public private(set) var lastOutputCount = 0
 
     public init() {
         stream = ZSTD_createDStream()
@@ -22,10 +25,14 @@ public final class ZstdDecompressor {
     /// Decompresses `input` and appends the output to `output`. Fails with zstd's own
     /// message when the data is corrupt. `limit` bounds the total output size.
     public func decompress(_ input: ByteView, appendingTo output: inout [UInt8], limit: Int) -> Result<Void, ZstdError> {
-        input.withUnsafeBytes { source -> Result<Void, ZstdError> in
+        let before = output.count
+        defer { lastOutputCount = output.count - before }
+        return input.withUnsafeBytes { source -> Result<Void, ZstdError> in
             var inBuffer = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
             var chunk = [UInt8](repeating: 0, count: 1 << 17)
-            while inBuffer.pos < inBuffer.size {
+            // Loop until the input is used up and zstd had room to spare: a full output
+            // chunk means it may still hold decompressed bytes, even with no input left.
+            while true {
                 let (status, produced) = chunk.withUnsafeMutableBytes { target -> (Int, Int) in
                     var outBuffer = ZSTD_outBuffer(dst: target.baseAddress, size: target.count, pos: 0)
                     let status = ZSTD_decompressStream(stream, &outBuffer, &inBuffer)
@@ -38,7 +45,7 @@ public final class ZstdDecompressor {
                 output.append(contentsOf: chunk[0..<produced])
                 isInsideFrame = status != 0
                 if output.count > limit { return .failure(ZstdError(message: "decompressed data exceeds \(limit) bytes")) }
-                if produced == 0 && status != 0 && inBuffer.pos == inBuffer.size { break }
+                if inBuffer.pos == inBuffer.size && produced < chunk.count { break }
             }
             return .success(())
         }

@@ -200,7 +200,8 @@ public final class PerfDataReader: RecordDecoding {
             warnings.append("compressed data ends inside a record (\(leftover.count) bytes left over); they are ignored")
             leftover = []
         }
-        if decompressor?.isInsideFrame == true {
+        // perf leaves its one zstd frame open; only input that yielded nothing is a loss.
+        if let decompressor, decompressor.isInsideFrame, decompressor.lastOutputCount == 0 {
             warnings.append("compressed data ends inside a zstd frame; the file is truncated")
         }
     }

@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `flamed report` command line: defaults, formats, filters, diagnostics and bad input.
 @Suite(.serialized, .enabled(if: Support.perfAvailable, "\(Support.perfUnavailableReason ?? "")"))
@@ -133,5 +136,23 @@ struct CommandLineTests {
         try unfinished.write(to: directory.appendingPathComponent("unfinished.data"))
         let result = Support.flamed(["report", "-i", "unfinished.data", "-f", "json", "-o", "-"], cwd: directory)
         #expect(result.status == 0 && result.stderr.contains("warning"), Comment(rawValue: result.stderr))
+    }
+
+    @Test("-o to a FIFO or device writes into it and leaves it in place (never renamed over, as /dev/null must not be)")
+    func deviceOutput() throws {
+        let (directory, _) = try Self.recording()
+        let fifo = directory.appendingPathComponent("out.fifo").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let copy = directory.appendingPathComponent("copy.folded").path
+        let reader = try #require(Support.spawn(["/bin/cat", fifo], stdout: copy, stderr: "/dev/null"))
+        let result = Support.flamed(["report", "-f", "folded", "-o", fifo], cwd: directory)
+        #expect(result.status == 0, Comment(rawValue: result.stderr))
+        #expect(Support.wait(reader, timeout: 10) == 0)
+        let folded = (try? String(contentsOfFile: copy, encoding: .utf8)) ?? ""
+        #expect(folded.contains("flamed_leaf_gamma"), "the report went through the FIFO")
+        var info = stat()
+        #expect(stat(fifo, &info) == 0 && info.st_mode & S_IFMT == S_IFIFO, "still a FIFO")
+        let leftovers = Self.files(in: directory).filter { $0.hasPrefix(".out.fifo") }
+        #expect(leftovers.isEmpty, "no temporary file beside it: \(leftovers)")
     }
 }

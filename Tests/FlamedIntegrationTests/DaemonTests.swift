@@ -71,8 +71,14 @@ final class DaemonUnderTest {
         ((try? FileManager.default.contentsOfDirectory(atPath: snapshots)) ?? []).sorted()
     }
 
+    /// Runs a client command against this daemon; a failure records the daemon's log.
     func flamed(_ arguments: [String]) -> Support.Result {
-        Support.flamed(arguments + ["--socket", socket], cwd: directory)
+        let result = Support.flamed(arguments + ["--socket", socket], cwd: directory)
+        if result.status != 0 {
+            let alive = kill(pid, 0) == 0
+            Issue.record("flamed \(arguments.joined(separator: " ")) failed (\(result.stderr)); daemon \(alive ? "alive" : "gone"); its log: \(log.suffix(3000))")
+        }
+        return result
     }
 
     deinit {
@@ -173,8 +179,12 @@ struct DaemonTests {
         let early = try Self.startWorkload(workload, named: "early_worker", seconds: 1.5, in: daemon.directory)
         #expect(Support.wait(early, timeout: 10) == 0)
         let stopped = Date()
-        let probe = daemon.flamed(["snapshot", "-f", "folded", "-o", "-"])
-        #expect(String(decoding: probe.stdout, as: UTF8.self).contains("early_worker ("), "the early workload is in the window while fresh")
+        var fresh = ""
+        for _ in 0..<20 where !fresh.contains("early_worker (") {
+            fresh = String(decoding: daemon.flamed(["snapshot", "-f", "folded", "-o", "-"]).stdout, as: UTF8.self)
+            usleep(100_000)
+        }
+        #expect(fresh.contains("early_worker ("), "the early workload is in the window while fresh: \(fresh.prefix(2000))")
         let late = try Self.startWorkload(workload, named: "late_worker", seconds: 12, in: daemon.directory)
         defer { kill(late, SIGKILL); _ = Support.wait(late, timeout: 2) }
         while Date().timeIntervalSince(stopped) < 8 { usleep(100_000) }

@@ -202,4 +202,21 @@ struct CompressedTests {
         #expect(reader.warnings.isEmpty)
         #expect(reader.compressedRecords == (first.count + 999) / 1000 + (second.count + 59999) / 60000)
     }
+
+    @Test("One COMPRESSED record whose frame inflates to far more than one output chunk (perf -z under load)",
+          .enabled(if: zstdTool != nil))
+    func largeFrameInOneRecord() throws {
+        let type = orderedType | SampleFormat.callchain
+        let attr = Attr(sampleType: type, flags: Attr.sampleIDAllFlag)
+        var inner: [UInt8] = []
+        for i in 0..<12000 {
+            inner += sample(type, ip: UInt64(i), pid: 100, tid: 100, time: UInt64(1000 + i),
+                            callchain: [CallchainContext.user, 0x401000 + UInt64(i % 13), 0x402000 + UInt64(i % 7)])
+        }
+        #expect(inner.count > 4 * (1 << 17), "the frame must inflate to several 128 KiB output chunks")
+        let frame = try zstdCompress(inner)
+        let (reader, records) = try readAll(singleEventFile(attr, compressedRecords(frame, chunk: 60000)))
+        #expect(records.compactMap(\.sample).count == 12000)
+        #expect(reader.warnings.isEmpty, "\(reader.warnings)")
+    }
 }
