@@ -3,8 +3,10 @@ import FlameGraph
 /// Writes a flame tree as one self-contained interactive HTML page.
 ///
 /// The page needs no network: styles, script and data are all inline. The tree is embedded
-/// as JSON (see `JSONRenderer`) with `<`, `>` and `&` escaped, so names from profiled
-/// programs can neither end the script element nor be read as markup.
+/// in the compact form of `CompactTreeEncoder` (a string table and flat pre-order node
+/// arrays, smaller than perf's nested JSON) with `<`, `>` and `&` escaped, so names from
+/// profiled programs can neither end the script element nor be read as markup. The viewer
+/// rebuilds perf's JSON and folded stacks from it for its export buttons.
 public enum HTMLRenderer {
     /// Renders `tree` and `context` as an HTML page.
     ///
@@ -21,7 +23,7 @@ public enum HTMLRenderer {
         title: String = "flamed",
         colorScheme: String = "blue-green"
     ) -> [UInt8] {
-        let data = JSONRenderer.render(tree, escapeHTML: true)
+        let data = CompactTreeEncoder.encode(tree, escapeHTML: true)
         let template = ViewerAssets.html.utf8
         var out: [UInt8] = []
         out.reserveCapacity(data.count + template.count + ViewerAssets.css.utf8.count + ViewerAssets.js.utf8.count + 4096)

@@ -402,6 +402,89 @@ func chain(depth: Int) -> FlameTree {
 
 // MARK: - HTML
 
+/// A deterministic tree shaped like a system-wide profile, with at least `nodes` nodes:
+/// a few dozen processes, stacks 4 to 40 frames deep, C++-like names from a shared pool,
+/// kernel frames at the tips and some JIT frames.
+func generatedTree(nodes: Int, seed: UInt64 = 0x5EED) -> FlameTree {
+    var state = seed
+    func random(_ bound: Int) -> Int {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Int((state >> 33) % UInt64(bound))
+    }
+    let modules = ["std", "boost::asio", "folly", "mysql", "v8::internal", "absl", "grpc::core", "net::http"]
+    let verbs = ["run", "dispatch", "handle", "parse", "encode", "lookup", "flush", "poll", "read", "write"]
+    let pool = (0..<6000).map { index in
+        "\(modules[index % modules.count])::Component\(index / 40)::\(verbs[index % verbs.count])Impl<T\(index % 13)>(int, char const*)"
+    }
+    let kernel = (0..<400).map { "__x64_sys_call_\($0)" }
+    let processes = (0..<40).map { "worker-\($0) (\(1000 + $0 * 17))" }
+    var tree = FlameTree()
+    while tree.nodeCount < nodes {
+        // A few busy processes, hot paths that most stacks follow, and a long tail.
+        let process = random(1 + random(processes.count))
+        var node = tree.child(of: FlameTree.root, name: tree.intern(processes[process]), kind: .user)
+        let depth = 4 + random(36)
+        var previous = process * 97
+        for level in 0..<depth {
+            let hot = (previous &* 31 &+ 7) % pool.count
+            previous = random(4) == 0 ? (previous + 1 + random(level < 6 ? 3 : 400)) % pool.count : hot
+            let kind: FrameKind = random(50) == 0 ? .jit : .user
+            node = tree.child(of: node, name: tree.intern(pool[previous]), kind: kind)
+        }
+        if random(3) == 0 {
+            for _ in 0..<(1 + random(5)) {
+                node = tree.child(of: node, name: tree.intern(kernel[random(kernel.count)]), kind: .kernel)
+            }
+        }
+        tree.add(UInt64(1 + random(20)), to: node)
+    }
+    return tree
+}
+
+/// The nodes of `tree` in pre-order.
+func preorder(_ tree: FlameTree) -> [Int32] {
+    var order: [Int32] = []
+    var stack: [Int32] = [FlameTree.root]
+    while let node = stack.popLast() {
+        order.append(node)
+        stack.append(contentsOf: tree.children(of: node).reversed())
+    }
+    return order
+}
+
+@Suite struct CompactTreeEncoderTests {
+    @Test func matchesGolden() {
+        let expected = #"{"format":"flamed-compact-1","names":["all","bash (123)","main","write","say \"hi\" \\ there","java (7)","Interp\u003csvg/onload=1\u003e\u0026co","caf\u00e9 \ud83d\udd25","a;b\nc\r\td\u0001\u007f\u2028\b\f"],"nodes":[0,0,0,2,1,1,0,2,2,1,2,1,3,2,1,0,4,1,1,0,5,1,0,2,6,3,3,0,7,1,1,1,8,1,1,0]}"#
+        #expect(text(CompactTreeEncoder.encode(sampleTree())) == expected)
+    }
+
+    @Test func leavesOutUnusedNamesAndNumbersByFirstUse() {
+        var tree = FlameTree()
+        _ = tree.intern("never used")
+        let b = tree.child(of: FlameTree.root, name: tree.intern("b"), kind: .user)
+        _ = tree.child(of: b, name: tree.intern("a"), kind: .kernel)
+        _ = tree.child(of: FlameTree.root, name: tree.intern("a"), kind: .jit)
+        tree.add(5, to: b)
+        #expect(text(CompactTreeEncoder.encode(tree, escapeHTML: false))
+            == #"{"format":"flamed-compact-1","names":["all","b","a"],"nodes":[0,0,0,2,1,1,5,1,2,2,0,0,2,3,0,0]}"#)
+    }
+
+    @Test func emptyTree() {
+        #expect(text(CompactTreeEncoder.encode(FlameTree()))
+            == #"{"format":"flamed-compact-1","names":["all"],"nodes":[0,0,0,0]}"#)
+    }
+
+    @Test func deepChainDoesNotRecurse() {
+        let output = text(CompactTreeEncoder.encode(chain(depth: 20_000)))
+        // The last of 20,000 frames is f0 (name 1), a kernel frame with one sample.
+        let endsWithTheLeaf = output.hasSuffix(",1,0,1,1,2,1,0]}")
+        let namesOnce = output.contains(#""names":["all","f0","f1","f2","f3","f4","f5","f6"],"nodes":[0,0,0,1,1,1,0,1,2,2,0,1,"#)
+        #expect(endsWithTheLeaf)
+        #expect(namesOnce)
+        #expect(output.utf8.count < 20_001 * 9 + 100)
+    }
+}
+
 @Suite struct HTMLRendererTests {
     static func hostileContext() -> ProfileContext {
         var context = ProfileContext(events: ["cpu-clock:ppp"], samples: 9, lost: 1)
@@ -422,28 +505,92 @@ func chain(depth: Int) -> FlameTree {
         return String(page[start.upperBound..<end.lowerBound])
     }
 
+    /// The text between `open` and the next `close`.
+    static func element(_ open: String, _ close: String, in page: String) -> String? {
+        guard let start = page.range(of: open), let end = page.range(of: close, range: start.upperBound..<page.endIndex)
+        else { return nil }
+        return String(page[start.upperBound..<end.lowerBound])
+    }
+
+    /// Decodes the embedded compact data and checks it against `tree`, node by node.
+    static func expectRoundTrip(_ tree: FlameTree, page: String) throws {
+        let embedded = try #require(script("flamed-data", in: page))
+        let json = try JSONReader.parse(Array(embedded.utf8))
+        #expect(json["format"] == .string("flamed-compact-1"))
+        guard case let .array(names)? = json["names"], case let .array(flat)? = json["nodes"] else {
+            Issue.record("no names or nodes")
+            return
+        }
+        let order = preorder(tree)
+        try #require(flat.count == order.count * 4)
+        var usedNames = Set<String>()
+        for (position, node) in order.enumerated() {
+            guard case let .number(nameIndex) = flat[position * 4],
+                  case let .number(kind) = flat[position * 4 + 1],
+                  case let .number(value) = flat[position * 4 + 2],
+                  case let .number(children) = flat[position * 4 + 3],
+                  Int(nameIndex) < names.count, case let .string(name) = names[Int(nameIndex)]
+            else {
+                Issue.record("node \(position) is malformed")
+                return
+            }
+            #expect(name == tree.name(of: node))
+            #expect(kind == UInt64(tree.nodeKind[Int(node)].rawValue))
+            #expect(value == tree.nodeValue[Int(node)])
+            #expect(children == UInt64(tree.children(of: node).count))
+            usedNames.insert(name)
+        }
+        #expect(names.count == usedNames.count, "each name once, and only names in use")
+    }
+
     @Test func hostileNamesNeverAppearRaw() {
         let html = Self.page()
         #expect(!html.contains("<svg/onload=1>"))
         #expect(!html.lowercased().contains("<svg"))
         #expect(!html.contains("</script><svg"))
+        #expect(html.contains(#"Interp\u003csvg/onload=1\u003e\u0026co"#))
     }
 
-    @Test func linksNothingOutside() {
+    @Test func linksNothingOutside() throws {
         let html = Self.page().lowercased()
         #expect(!html.contains("http://"))
         #expect(!html.contains("https://"))
         #expect(!html.contains("src="))
         #expect(!html.contains("href="))
         #expect(!html.contains("@import"))
-        #expect(!html.contains("url("))
+        #expect(!html.contains("fetch("))
+        #expect(!html.contains("xmlhttprequest"))
+        #expect(!html.contains("websocket"))
+        let css = try #require(Self.element("<style>", "</style>", in: html))
+        #expect(!css.contains("url("))
+        #expect(!css.contains("@font-face"))
     }
 
     @Test func embedsTheData() throws {
         let html = Self.page()
-        let data = try #require(Self.script("flamed-data", in: html))
-        #expect(data == text(JSONRenderer.render(sampleTree(), escapeHTML: true)))
+        try Self.expectRoundTrip(sampleTree(), page: html)
+        #expect(html.contains(#"<script type="application/json" id="flamed-data">{"format":"flamed-compact-1","#))
         #expect(html.contains(#"<script type="application/json" id="flamed-context">"#))
+    }
+
+    @Test func dataRoundTripsForAGeneratedTree() throws {
+        let tree = generatedTree(nodes: 3000)
+        try Self.expectRoundTrip(tree, page: text(HTMLRenderer.render(tree, context: ProfileContext())))
+    }
+
+    @Test func embeddedDataIsASCIIAndInert() throws {
+        let html = Self.page()
+        let data = try #require(Self.script("flamed-data", in: html))
+        #expect(data.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F })
+        #expect(!data.contains("<") && !data.contains(">") && !data.contains("&"))
+    }
+
+    @Test func isNoLargerThanPerfJSONForLargeTrees() {
+        let tree = generatedTree(nodes: 20_000)
+        #expect(tree.nodeCount >= 20_000)
+        let html = HTMLRenderer.render(tree, context: ProfileContext())
+        let json = JSONRenderer.render(tree)
+        #expect(html.count <= json.count, "HTML \(html.count) bytes, JSON \(json.count) bytes")
     }
 
     @Test func embedsTheContext() throws {
@@ -460,12 +607,14 @@ func chain(depth: Int) -> FlameTree {
         let html = Self.page()
         #expect(html.components(separatedBy: "</script>").count - 1 == 3)
         #expect(html.components(separatedBy: "<script").count - 1 == 3)
+        #expect(html.components(separatedBy: "</style>").count - 1 == 1)
     }
 
     @Test func escapesTheTitle() {
         let html = Self.page(title: #"<b>"x"</b> & 'y'"#)
         #expect(html.contains("<title>&lt;b&gt;&quot;x&quot;&lt;/b&gt; &amp; &#39;y&#39;</title>"))
-        #expect(!html.contains("<b>"))
+        #expect(!html.contains("<b>\""))
+        #expect(!html.contains("<b>x"))
     }
 
     @Test func fillsEveryPlaceholder() {
@@ -476,23 +625,66 @@ func chain(depth: Int) -> FlameTree {
         #expect(html.contains(#"data-scheme="orange""#))
         #expect(html.contains("<title>flamed</title>"))
         #expect(html.hasPrefix("<!DOCTYPE html>"))
+        #expect(html.hasSuffix("</html>\n"))
+    }
+
+    @Test func hasTheTestContract() {
+        let html = Self.page()
+        for element in [
+            #"<canvas id="flame""#, #"<div id="chart">"#, #"<input type="search" id="search""#,
+            #"<input type="checkbox" id="search-regex">"#, #"<input type="checkbox" id="search-case">"#,
+            #"<span id="matched""#, #"<button type="button" id="reset""#, #"<select id="view""#,
+            #"<option value="flame">"#, #"<option value="icicle">"#, #"<option value="reversed">"#,
+            #"<select id="process"><option value="">"#, #"<div id="status">"#, #"<div id="help""#,
+            #"<dl id="context">"#, #"<button type="button" id="export-json""#,
+            #"<button type="button" id="export-folded""#,
+        ] {
+            #expect(html.contains(element), "missing \(element)")
+        }
+        #expect(html.contains("window, \"flamedViewer\""))
+        #expect(html.contains("performance.mark(\"flamed-first-paint\")"))
     }
 
     @Test func viewerNeverParsesMarkup() {
         let html = Self.page()
-        for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+        for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "srcdoc"] {
             #expect(!html.contains(sink), "viewer uses \(sink)")
         }
         #expect(html.contains("JSON.parse"))
     }
 
-    @Test func deepChainRenders() {
-        let html = HTMLRenderer.render(chain(depth: 20_000), context: ProfileContext())
-        #expect(html.count > 20_000 * 10)
+    @Test func deepChainRenders() throws {
+        let tree = chain(depth: 20_000)
+        let html = text(HTMLRenderer.render(tree, context: ProfileContext()))
+        #expect(html.count > 20_000 * 8)
+        try Self.expectRoundTrip(tree, page: html)
     }
 
     @Test(.enabled(if: pythonAvailable)) func embeddedViewerIsUpToDate() throws {
         let result = try run(["python3", "scripts/embed-viewer", "--check"])
         #expect(result.status == 0, "run scripts/embed-viewer to regenerate ViewerAssets.generated.swift")
+    }
+
+    /// With FLAMED_VIEWER_PAGES set to a directory, writes sample pages there for checking the
+    /// viewer by hand or in a browser: the sample tree, a deep chain and generated trees.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["FLAMED_VIEWER_PAGES"] != nil))
+    func writeSamplePages() throws {
+        let directory = URL(fileURLWithPath: try #require(ProcessInfo.processInfo.environment["FLAMED_VIEWER_PAGES"]))
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        func write(_ name: String, _ tree: FlameTree, scheme: String = "blue-green") throws {
+            var context = Self.hostileContext()
+            context.samples = tree.totals()[0]
+            let page = HTMLRenderer.render(tree, context: context, title: "flamed: \(name)", colorScheme: scheme)
+            try Data(page).write(to: directory.appendingPathComponent("\(name).html"))
+            try Data(JSONRenderer.render(tree)).write(to: directory.appendingPathComponent("\(name).json"))
+            try Data(FoldedRenderer.render(tree)).write(to: directory.appendingPathComponent("\(name).folded"))
+        }
+        try write("sample", sampleTree())
+        try write("sample-orange", sampleTree(), scheme: "orange")
+        try write("chain", chain(depth: 20_000))
+        try write("empty", FlameTree())
+        try write("g20k", generatedTree(nodes: 20_000))
+        try write("g60k", generatedTree(nodes: 65_000), scheme: "orange")
+        try write("g200k", generatedTree(nodes: 200_000))
     }
 }
