@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(
             name: "FlamedIntegrationTests",
             dependencies: ["FlamedReport", "FlameGraph", "FlameRender", "Symbolizer", "PerfData", "flamed"],
-            exclude: ["Fixtures"]
+            exclude: ["Fixtures", "Browser"]
         ),
     ]
 )
