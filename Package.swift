@@ -19,11 +19,12 @@ let package = Package(
         .target(name: "CFlamedShim", linkerSettings: [.linkedLibrary("stdc++"), .linkedLibrary("cap")]),
         .systemLibrary(name: "CLibElf", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
-        // The only module that touches Unsafe* pointers, syscalls, libelf and libzstd.
+        .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+        // The only module that touches Unsafe* pointers, syscalls, libelf, libzstd and liblzma.
         .target(
             name: "FlamedSystem",
             dependencies: [
-                "CFlamedShim", "CLibElf", "CZstd",
+                "CFlamedShim", "CLibElf", "CZstd", "CLZMA",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

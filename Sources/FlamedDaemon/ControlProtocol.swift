@@ -10,13 +10,17 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var windowSeconds: Double?
     public var pids: [Int32]?
     public var comm: String?
+    /// For snapshots: only processes in this container (a short or full id).
+    public var container: String?
 
-    public init(command: String, format: String? = nil, windowSeconds: Double? = nil, pids: [Int32]? = nil, comm: String? = nil) {
+    public init(command: String, format: String? = nil, windowSeconds: Double? = nil, pids: [Int32]? = nil, comm: String? = nil,
+                container: String? = nil) {
         self.command = command
         self.format = format
         self.windowSeconds = windowSeconds
         self.pids = pids
         self.comm = comm
+        self.container = container
     }
 
     /// Most bytes a request line may have.

@@ -5,6 +5,7 @@ import FlamedSystem
 import Foundation
 import Logging
 import PerfData
+import Symbolizer
 
 /// Everything the daemon knows, shared by the sampling thread (which adds records) and
 /// the snapshot and control paths (which read it), behind one lock held only briefly.
@@ -27,10 +28,11 @@ public final class DaemonState: @unchecked Sendable {
     /// Symbolizer caches past which it is rebuilt from /proc (process churn).
     static let symbolizerCaps = (spaces: 4096, threads: 32768, binaries: 1024, frames: 2_000_000)
 
-    public init(config: DaemonConfig, logger: Logger) {
+    /// Frame names are demangled in `demangle` (`flamed run --demangle`).
+    public init(config: DaemonConfig, demangle: DemangleStyle = .perf, logger: Logger) {
         self.config = config
         self.logger = logger
-        profile = LiveProfile(buildIDCache: "/nonexistent", maxStack: 127, logger: logger)
+        profile = LiveProfile(buildIDCache: "/nonexistent", maxStack: 127, demangle: demangle, logger: logger)
         profile.forgetsExitedProcesses = true
         window = RollingWindow(window: Self.nanoseconds(config.window.duration), maxStacks: config.window.maxStacks)
     }
@@ -56,6 +58,11 @@ public final class DaemonState: @unchecked Sendable {
             self.cpus = cpus
         }
     }
+
+    /// Opens and holds the file of a new mapping as soon as it is mapped, and looks again at a
+    /// process that called exec, from the sampler's side-band thread (see
+    /// `LiveProfile.prepare`; thread-safe without the state's lock).
+    public var sidebandHandler: @Sendable (PerfRecord) -> Void { profile.sidebandHandler }
 
     /// Applies a pass of records, in time order.
     public func apply(_ records: [PerfRecord]) {
@@ -115,7 +122,7 @@ public final class DaemonState: @unchecked Sendable {
     public var currentConfig: DaemonConfig { lock.withLock { config } }
 
     /// The window (or its last `seconds`) as a tree, filtered by process, with its context.
-    public func snapshot(seconds: Double?, pids: [Int32]?, comm: String?) -> (tree: FlameTree, context: ProfileContext) {
+    public func snapshot(seconds: Double?, pids: [Int32]?, comm: String?, container: String? = nil) -> (tree: FlameTree, context: ProfileContext) {
         let now = MonotonicClock.now
         let wallNow = Date()
         return lock.withLock {
@@ -126,7 +133,7 @@ public final class DaemonState: @unchecked Sendable {
             }
             // A snapshot honours the stack cap even between maintenance passes.
             if window.distinctStacks > config.window.maxStacks { compactLocked() }
-            let keep = Self.processFilter(pids: pids, comm: comm)
+            let keep = Self.processFilter(pids: pids, comm: comm, container: container)
             let tree = window.snapshot(of: profile.tree, since: since, keepProcess: keep)
             let samples = tree.nodeValue.reduce(0, &+)
             var context = ProfileContext(events: [event], samples: samples, lost: profile.lost, throttled: profile.throttled)
@@ -145,25 +152,39 @@ public final class DaemonState: @unchecked Sendable {
             context.windowStart = Self.utc(start)
             context.windowEnd = Self.utc(wallNow)
             context.capturedAt = Self.utc(wallNow)
-            if pids != nil || comm != nil {
+            if pids != nil || comm != nil || container != nil {
                 context.focusedEvent = nil
-                context.commandLine = "filtered: " + [pids.map { "pid " + $0.map(String.init).joined(separator: ",") }, comm.map { "comm " + $0 }]
+                context.commandLine = "filtered: " + [pids.map { "pid " + $0.map(String.init).joined(separator: ",") }, comm.map { "comm " + $0 },
+                                                      container.map { "container " + $0 }]
                     .compactMap { $0 }.joined(separator: ", ")
             }
             return (tree, context)
         }
     }
 
-    /// A process-node filter for `--pid` and `--comm` (names are `comm (pid)`, or `swapper`).
-    static func processFilter(pids: [Int32]?, comm: String?) -> (String) -> Bool {
+    /// A process-node filter for `--pid`, `--comm` and `--container` (names are `comm (pid)`,
+    /// `comm (pid) [container ID]` for a process in a container, or `swapper`). A container
+    /// id matches by prefix either way (short or full, any case).
+    static func processFilter(pids: [Int32]?, comm: String?, container: String? = nil) -> (String) -> Bool {
         { name in
             var processComm = name, processPID: Int32 = 0
-            if name.hasSuffix(")"), let open = name.range(of: " (", options: .backwards) {
-                processComm = String(name[..<open.lowerBound])
-                processPID = Int32(name[open.upperBound..<name.index(before: name.endIndex)]) ?? 0
+            var label = Substring(name)
+            var processContainer: Substring?
+            if label.hasSuffix("]"), let open = label.range(of: " [container ", options: .backwards) {
+                processContainer = label[open.upperBound..<label.index(before: label.endIndex)]
+                label = label[..<open.lowerBound]
+            }
+            if label.hasSuffix(")"), let open = label.range(of: " (", options: .backwards) {
+                processComm = String(label[..<open.lowerBound])
+                processPID = Int32(label[open.upperBound..<label.index(before: label.endIndex)]) ?? 0
             }
             if let pids, !pids.contains(processPID) { return false }
             if let comm, processComm != comm { return false }
+            if let container {
+                guard let processContainer else { return false }
+                let wanted = container.lowercased().prefix(processContainer.count)
+                guard !wanted.isEmpty, processContainer.lowercased().hasPrefix(wanted) else { return false }
+            }
             return true
         }
     }

@@ -86,6 +86,8 @@ public final class SamplingService: Service, @unchecked Sendable {
                 }
             }
             for notice in sampler.notices { logger.notice("\(notice)") }
+            // Mapped files are opened as soon as they are mapped (short-lived processes).
+            sampler.onSideband = state.sidebandHandler
             try sampler.start()
             state.noteSampler(event: sampler.eventName, frequency: sampler.config.periodOrFrequency, cpus: sampler.cpus.count)
             if first {

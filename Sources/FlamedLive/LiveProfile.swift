@@ -18,6 +18,8 @@ public final class LiveProfile {
     private let kallsymsPath: String
     private let buildIDCache: String
     private let maxStack: Int
+    /// How frame names are demangled.
+    public let demangle: DemangleStyle
     private let logger: Logger
     /// Forget a process's maps and names when it exits (long runs; its samples came first).
     public var forgetsExitedProcesses = false
@@ -29,6 +31,13 @@ public final class LiveProfile {
     public private(set) var lastSampleTime: UInt64?
     /// Problems worth telling the user once (for example hidden kernel addresses).
     public private(set) var warnings: [String] = []
+    /// What is known of each process: its root and namespace pid (to open its files and
+    /// find its perf map) and its container.
+    public let processes = ProcessFiles()
+    /// Keep only samples of processes in this container (a short or full id, `--container`).
+    public var containerFilter: String?
+    /// Samples left out by `containerFilter`.
+    public private(set) var filtered: UInt64 = 0
 
     public var tree: FlameTree { builder.tree }
 
@@ -36,47 +45,74 @@ public final class LiveProfile {
     /// page cache when a new name is needed), so large binaries do not hold memory.
     static let filePageBudget = 12 << 20
 
-    /// Kernel symbols come from `kallsymsPath`; user symbols from the files the processes map.
-    public init(kallsymsPath: String = "/proc/kallsyms", buildIDCache: String, maxStack: Int, logger: Logger) {
+    /// Kernel symbols come from `kallsymsPath`; user symbols from the files the processes map,
+    /// their names demangled in `demangle`.
+    public init(kallsymsPath: String = "/proc/kallsyms", buildIDCache: String, maxStack: Int, demangle: DemangleStyle = .perf,
+                logger: Logger) {
         self.kallsymsPath = kallsymsPath
         self.buildIDCache = buildIDCache
         self.maxStack = maxStack
+        self.demangle = demangle
         self.logger = logger
         var warnings: [String] = []
-        symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, buildIDCache: buildIDCache, logger: logger, warnings: &warnings)
+        symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, buildIDCache: buildIDCache, demangle: demangle, logger: logger,
+                                         warnings: &warnings)
         self.warnings = warnings
         builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack)
+        attachProcesses()
     }
 
-    private static func makeSymbolizer(kallsymsPath: String, buildIDCache: String, logger: Logger,
+    /// Lets the symbolizer and the tree builder reach live processes: files are opened as
+    /// each process sees them (its root, map_files) and held; perf maps are found through
+    /// the process's root with its namespace pid; a containerized process's node is named
+    /// `comm (pid) [container ID]`.
+    private func attachProcesses() {
+        let processes = self.processes
+        symbolizer.fileOpener = { pid, path, start, end, identity in
+            processes.open(pid: pid, path: path, start: start, end: end, identity: identity)
+        }
+        symbolizer.perfMapLocator = { pid in processes.perfMapPath(pid: pid) }
+        builder.processLabel = { pid in processes.container(of: pid).map { Self.containerLabel($0) } }
+    }
+
+    /// What follows `comm (pid)` in the node of a process in a container.
+    public static func containerLabel(_ container: ContainerID) -> String { " [container \(container.short)]" }
+
+    private static func makeSymbolizer(kallsymsPath: String, buildIDCache: String, demangle: DemangleStyle, logger: Logger,
                                        warnings: inout [String]) -> Symbolizer {
         var kernel: KernelSymbols?
         if case .success(let bytes) = FileReader.map(path: kallsymsPath) {
             let symbols = KernelSymbols(parsing: bytes)
             if symbols.table.count > 0 {
                 kernel = symbols
+            } else if symbols.addressesHidden {
+                warnings.append(KernelSymbols.hiddenAddressesWarning(path: kallsymsPath))
             } else {
-                warnings.append("\(kallsymsPath) shows no kernel addresses (kernel.kptr_restrict, or no CAP_SYSLOG): kernel frames are [unknown]")
+                warnings.append("\(kallsymsPath) lists no kernel symbols: kernel frames are [unknown]")
             }
         } else {
             warnings.append("\(kallsymsPath) is not readable: kernel frames are [unknown]")
         }
         let symbolizer = Symbolizer(kernel: kernel, buildIDs: [:], cacheDirectory: buildIDCache, logger: logger)
         symbolizer.recordedOnRunningKernel = true
+        symbolizer.demangleStyle = demangle
         return symbolizer
     }
 
     /// Continues with `tree` (a compacted copy of the current one) as the tree samples go to.
     public func replaceTree(_ tree: FlameTree) {
         builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack, tree: tree)
+        attachProcesses()
     }
 
     /// Starts over with a fresh symbolizer, seeded from /proc, keeping the tree: bounds the
     /// symbol caches of a long run with process churn.
     public func rebuildSymbolizer() {
         var ignored: [String] = []
-        symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, buildIDCache: buildIDCache, logger: logger, warnings: &ignored)
+        symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, buildIDCache: buildIDCache, demangle: demangle, logger: logger,
+                                         warnings: &ignored)
         builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack, tree: builder.tree)
+        attachProcesses()
         seed(processes: ProcFS.ids())
     }
 
@@ -90,8 +126,37 @@ public final class LiveProfile {
             }
             for mapping in ProcFS.executableMappings(pid: pid) {
                 symbolizer.mmap(pid: pid, start: mapping.start, length: mapping.end - mapping.start,
-                                pageOffset: mapping.pageOffset, filename: mapping.path, buildID: nil, isKernel: false)
+                                pageOffset: mapping.pageOffset, filename: mapping.path, buildID: nil, isKernel: false,
+                                identity: mapping.identity)
             }
+        }
+    }
+
+    /// Acts at once on a record seen by the sampler's side band (`Sampler.onSideband`), before
+    /// it is applied in time order: a new mapping's file is opened and held, and a process that
+    /// called exec is looked at again (it may have entered namespaces or a container), while
+    /// the process and the file still exist. So a process that exits soon, or a binary that
+    /// is then deleted or replaced, still resolves.
+    public func prepare(_ record: PerfRecord) {
+        Self.prepare(record, processes)
+    }
+
+    /// `prepare`, callable from any thread (the sampler's side-band thread).
+    public var sidebandHandler: @Sendable (PerfRecord) -> Void {
+        let processes = self.processes
+        return { Self.prepare($0, processes) }
+    }
+
+    private static func prepare(_ record: PerfRecord, _ processes: ProcessFiles) {
+        switch record {
+        case .mmap(let map):
+            guard !map.isKernel, map.inode != 0, map.filename.hasPrefix("/"), !map.filename.hasPrefix("/memfd:") else { return }
+            processes.hold(pid: map.pid, path: map.filename, start: map.start, end: map.start &+ map.length,
+                           identity: MappingIdentity(major: map.major, minor: map.minor, inode: map.inode))
+        case .comm(let comm) where comm.isExec:
+            processes.refresh(comm.pid)
+        default:
+            break
         }
     }
 
@@ -100,6 +165,10 @@ public final class LiveProfile {
     public func apply(_ record: PerfRecord) -> Int32? {
         switch record {
         case .sample(let sample):
+            if let wanted = containerFilter, !(processes.container(of: sample.pid)?.matches(wanted) ?? false) {
+                filtered += 1
+                return nil
+            }
             samples += 1
             if samples % 4096 == 0, let resident = Memory.residentFileBytes(), resident > Self.filePageBudget {
                 symbolizer.releaseResidentPages()
@@ -111,18 +180,22 @@ public final class LiveProfile {
             return builder.add(sample, weight: 1)
         case .mmap(let map):
             symbolizer.mmap(pid: map.pid, start: map.start, length: map.length, pageOffset: map.pageOffset,
-                            filename: map.filename, buildID: map.buildID, isKernel: map.isKernel)
+                            filename: map.filename, buildID: map.buildID, isKernel: map.isKernel,
+                            identity: map.inode != 0 ? MappingIdentity(major: map.major, minor: map.minor, inode: map.inode) : nil)
         case .comm(let comm):
+            if comm.isExec { processes.refresh(comm.pid) }
             symbolizer.comm(pid: comm.pid, tid: comm.tid, name: comm.name)
             builder.forget(tid: comm.tid)
         case .fork(let task):
             symbolizer.fork(pid: task.pid, parentPID: task.parentPID, tid: task.tid, parentTID: task.parentTID)
             builder.forget(tid: task.tid)
+            if task.pid != task.parentPID { processes.noteFork(child: task.pid, parent: task.parentPID) }
         case .exit(let task):
             symbolizer.exit(pid: task.pid, tid: task.tid)
             if forgetsExitedProcesses {
                 symbolizer.forget(pid: task.pid, tid: task.tid, wholeProcess: task.pid == task.tid)
                 builder.forget(tid: task.tid)
+                if task.pid == task.tid { processes.forget(task.pid) }
             }
         case .lost(let count), .lostSamples(let count):
             lost += count

@@ -69,6 +69,16 @@ public final class Sampler: RecordDecoding {
     private var enabled = false
     /// The command, forked and waiting for `start()`.
     private var held: HeldChild?
+    /// Called with each user-space MMAP2 record and each exec's COMM record as soon as it is
+    /// seen, before the records are put in time order: live modes open (and hold) a mapped
+    /// file at once, and look again at a process that called exec, while the process and the
+    /// file still exist. Set before `start()`: a side-band thread (`MappingSideband`) then
+    /// reports them as they happen; without one, when the rings are read. May be called from
+    /// any thread, and more than once for a record.
+    public var onSideband: (@Sendable (PerfRecord) -> Void)?
+    /// The tasks the events follow (-1: all), for the mapping side band.
+    private let tasks: [Int32]
+    private var sideband: MappingSideband?
 
     public func attrIndex(forID id: UInt64) -> Int? { 0 }
     public func noteUnknownID() {}
@@ -179,6 +189,7 @@ public final class Sampler: RecordDecoding {
         }
         commandPID = held?.pid
         self.held = held
+        self.tasks = tasks
     }
 
     deinit { held?.abandon() }
@@ -188,6 +199,12 @@ public final class Sampler: RecordDecoding {
     public func start() throws(SamplingError) {
         guard !enabled else { return }
         enabled = true
+        if let onSideband {
+            var waitsForExec = false
+            if case .command = options.target { waitsForExec = true }
+            sideband = MappingSideband.start(like: config, tasks: tasks, cpus: cpus, attrs: attrs, enable: !waitsForExec,
+                                             logger: logger, handler: onSideband)
+        }
         if case .command = options.target {} else {
             for open in events {
                 if case .failure(let code) = open.event.enable() {
@@ -267,7 +284,22 @@ public final class Sampler: RecordDecoding {
     /// Disables every event.
     public func stop() {
         for open in events { _ = open.event.disable() }
+        sideband?.stop()
+        sideband = nil
     }
+
+    /// Reads the rings now, during a long pass: the records wait for the next delivery, and
+    /// `onSideband` sees new mappings while their processes and files still exist. At most
+    /// every `readAheadInterval`; cheap to call often.
+    public func readAhead() {
+        let now = MonotonicClock.now
+        guard now &- lastReadAhead >= Self.readAheadInterval else { return }
+        lastReadAhead = now
+        drainRings()
+    }
+
+    private var lastReadAhead: UInt64 = 0
+    static let readAheadInterval: UInt64 = 5_000_000
 
     private func drainRings() {
         for ring in rings {
@@ -290,6 +322,7 @@ public final class Sampler: RecordDecoding {
             pending.append((recordTime(record, type: type), sequence, record))
             sequence &+= 1
             offset += size
+            if let onSideband, let decoded = MappingSideband.relevant(record, type: type, decoder: self) { onSideband(decoded) }
         }
     }
 

@@ -21,6 +21,8 @@ public struct ReportOptions: Sendable {
     public var maxStack = 127
     /// perf's build-id cache directory.
     public var buildIDCache: String
+    /// How frame names are demangled (`--demangle`).
+    public var demangle: DemangleStyle = .perf
 
     public init(buildIDCache: String) {
         self.buildIDCache = buildIDCache
@@ -61,6 +63,7 @@ public struct ReportBuilder {
         var buildIDs: [String: [UInt8]] = [:]
         for entry in reader.header.buildIDs where !entry.isKernel { buildIDs[entry.filename] = entry.buildID }
         let symbolizer = Symbolizer(kernel: kernel, buildIDs: buildIDs, cacheDirectory: options.buildIDCache, logger: logger)
+        symbolizer.demangleStyle = options.demangle
         symbolizer.prefetch(reader.header.buildIDs.filter { !$0.isKernel }.map(\.filename))
 
         var builder = TreeBuilder(symbolizer: symbolizer, maxStack: options.maxStack)
@@ -167,19 +170,23 @@ public struct ReportBuilder {
             }
             candidates.append("/proc/kallsyms")
         }
+        // One warning, for the first candidate that failed, and only when none succeeds.
+        var failure: String?
         for path in candidates {
             guard case .success(let bytes) = FileReader.map(path: path) else {
-                if options.kallsymsPath != nil { warnings.append("\(path): cannot read kallsyms; kernel frames are [unknown]") }
+                if options.kallsymsPath != nil { failure = failure ?? "\(path): cannot read kallsyms; kernel frames are [unknown]" }
                 continue
             }
             let symbols = KernelSymbols(parsing: bytes)
             if symbols.table.count == 0 {
-                warnings.append("\(path): no kernel symbols (kptr_restrict?); kernel frames are [unknown]")
+                failure = failure ?? (symbols.addressesHidden ? KernelSymbols.hiddenAddressesWarning(path: path)
+                                      : "\(path): no kernel symbols; kernel frames are [unknown]")
                 continue
             }
             logger.debug("kernel symbols", metadata: ["file": "\(path)", "count": "\(symbols.table.count)"])
             return symbols
         }
+        if let failure { warnings.append(failure) }
         return nil
     }
 

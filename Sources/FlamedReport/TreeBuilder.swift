@@ -19,6 +19,9 @@ public struct TreeBuilder {
     private var nodes: [Int32] = []
     private var lastPaths: [Int32: ThreadPath] = [:]
     private let unknownName: Int32
+    /// Live modes: what follows `comm (pid)` in a process's node name, for example
+    /// ` [container 1a2b3c4d5e6f]`; nil or "" for nothing.
+    public var processLabel: ((Int32) -> String?)?
 
     /// The previous sample's raw callchain of a thread (leaf first) and the tree node
     /// reached after each entry, walking from the root.
@@ -56,7 +59,8 @@ public struct TreeBuilder {
         return name
     }
 
-    /// The `comm (pid)` node of a thread, as named now (pid 0 is plain `swapper`).
+    /// The `comm (pid)` node of a thread, as named now (pid 0 is plain `swapper`), with the
+    /// process's label after it.
     mutating func processNode(pid: Int32, tid: Int32) -> Int32 {
         if let cached = processNodes[tid], cached.pid == pid { return cached.node }
         let comm = symbolizer.threadName(pid: pid, tid: tid)
@@ -65,7 +69,7 @@ public struct TreeBuilder {
             let name = tree.intern(comm)
             node = tree.child(of: FlameTree.root, name: name, kind: .kernel)
         } else {
-            let name = tree.intern("\(comm) (\(pid))")
+            let name = tree.intern("\(comm) (\(pid))" + (processLabel?(pid) ?? ""))
             node = tree.child(of: FlameTree.root, name: name, kind: .user)
         }
         processNodes[tid] = (pid, node)
@@ -88,7 +92,7 @@ public struct TreeBuilder {
                 ? symbolizer.resolveKernel(address: sample.ip, isReturnAddress: false)
                 : symbolizer.resolveUser(pid: sample.pid, address: sample.ip, isReturnAddress: false)
             let name = treeName(frame)
-            let leaf = tree.child(of: processNode, name: name, kind: inKernel ? .kernel : .user)
+            let leaf = tree.child(of: processNode, name: name, kind: inKernel ? .kernel : (symbolizer.isJIT(frame) ? .jit : .user))
             tree.add(weight, to: leaf)
             return leaf
         }
@@ -155,7 +159,7 @@ public struct TreeBuilder {
                 let frame = isKernel
                     ? symbolizer.resolveKernel(address: chain[index], isReturnAddress: isReturn)
                     : symbolizer.resolveUser(pid: pid, address: chain[index], isReturnAddress: isReturn)
-                let kind: FrameKind = isKernel ? .kernel : .user
+                let kind: FrameKind = isKernel ? .kernel : (symbolizer.isJIT(frame) ? .jit : .user)
                 let name = treeName(frame)
                 node = tree.child(of: node, name: name, kind: kind)
             }

@@ -45,6 +45,43 @@ public struct ELFSymbolTable: Sendable {
         self.strings = strings
         self.source = source
     }
+
+    /// This table and `other`'s symbols in one, their string tables copied side by side
+    /// (as gdb and perf combine MiniDebugInfo's `.symtab` with `.dynsym`). A symbol of
+    /// `other` with the same start and name as one of these is dropped.
+    public func merging(_ other: ELFSymbolTable, source: String) -> ELFSymbolTable {
+        guard !other.symbols.isEmpty else { return ELFSymbolTable(symbols: symbols, strings: strings, source: source) }
+        var bytes = strings.bytes(0, strings.count) ?? []
+        let shift = UInt64(bytes.count)
+        bytes.append(contentsOf: other.strings.bytes(0, other.strings.count) ?? [])
+        func name(_ view: ByteView, _ offset: UInt32) -> String? {
+            view.cString(Int(offset), maxLength: min(4096, max(view.count - Int(offset), 0)))
+        }
+        var existing: [UInt64: [UInt32]] = [:]
+        for symbol in symbols { existing[symbol.start, default: []].append(symbol.nameOffset) }
+        var merged = symbols
+        for symbol in other.symbols {
+            if let offsets = existing[symbol.start], let own = name(other.strings, symbol.nameOffset),
+               offsets.contains(where: { name(strings, $0) == own }) { continue }
+            let offset = UInt64(symbol.nameOffset) + shift
+            guard offset < UInt64(UInt32.max >> 1) else { continue }
+            merged.append(ELFSymbol(start: symbol.start, size: symbol.size, nameOffset: UInt32(offset), binding: symbol.binding))
+        }
+        return ELFSymbolTable(symbols: merged, strings: ByteView(bytes), source: source)
+    }
+}
+
+/// The `.gnu_debuglink` section of a stripped binary: the separate debug file's name and
+/// the CRC-32 of its contents.
+public struct DebugLink: Sendable, Equatable {
+    public let name: String
+    public let crc: UInt32
+}
+
+/// Which symbol table of an ELF file to read.
+public enum SymbolTableKind: String, Sendable {
+    case symtab = ".symtab"
+    case dynsym = ".dynsym"
 }
 
 /// One ELF file opened through libelf. The file descriptor and libelf handle are released
@@ -103,6 +140,27 @@ public final class ELFImage {
         }
     }
 
+
+    /// Opens an ELF file held in memory (such as decompressed MiniDebugInfo); `path`
+    /// names it in errors. The bytes are copied and kept as long as the image.
+    public static func open(memory bytes: [UInt8], path: String) -> Result<ELFImage, FileError> {
+        guard versionReady else { return .failure(FileError(path: path, reason: "libelf version mismatch")) }
+        guard bytes.count >= 64 else { return .failure(FileError(path: path, reason: "too short for an ELF file")) }
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 16)
+        bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        guard let elf = elf_memory(copy.assumingMemoryBound(to: CChar.self), bytes.count) else {
+            copy.deallocate()
+            return .failure(FileError(path: path, reason: "libelf: \(String(cString: elf_errmsg(-1)))"))
+        }
+        switch finish(path: path, fd: -1, elf: elf) {
+        case .success(let image):
+            image.memory = copy
+            return .success(image)
+        case .failure(let error):
+            copy.deallocate()
+            return .failure(error)
+        }
+    }
 
     /// Opens `path` as an ELF file. Fails when it is missing or not ELF.
     public static func open(path: String) -> Result<ELFImage, FileError> {
@@ -218,6 +276,36 @@ public final class ELFImage {
             return ELFSymbolTable(symbols: table.symbols, strings: table.strings, source: ".dynsym")
         }
         return ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
+    }
+
+    /// The function symbols of one symbol table only: `.symtab` or `.dynsym` (empty, with
+    /// source "", when the file has no such table).
+    public func functionSymbols(from table: SymbolTableKind) -> ELFSymbolTable {
+        let type = table == .symtab ? UInt32(SHT_SYMTAB) : UInt32(SHT_DYNSYM)
+        guard let section = sections.last(where: { $0.header.sh_type == type })?.handle else {
+            return ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
+        }
+        let read = readSymbols(section)
+        return ELFSymbolTable(symbols: read.symbols, strings: read.strings, source: table.rawValue)
+    }
+
+    /// The bytes of the first section named `name` that has contents in the file, or nil.
+    /// Views into on-disk files map the file's own range; in-memory images are copied.
+    public func sectionContents(named name: String) -> ByteView? {
+        guard let section = sections.first(where: { $0.name == name && $0.header.sh_type != UInt32(SHT_NOBITS) }) else { return nil }
+        if let view = fileRange(of: section.handle) { return view }
+        return Self.sectionBytes(section.handle).map { ByteView(Array($0)) }
+    }
+
+    /// The `.gnu_debuglink` section: a NUL-terminated file name, padding to four bytes,
+    /// then the debug file's CRC-32 in the file's byte order.
+    public var debugLink: DebugLink? {
+        guard let bytes = sectionContents(named: ".gnu_debuglink"), bytes.count >= 8,
+              let end = (0..<bytes.count).first(where: { bytes.u8($0) == 0 }), end > 0 else { return nil }
+        let crcOffset = (end + 1 + 3) & ~3
+        guard let raw = bytes.u32(crcOffset), let name = bytes.string(0, end) else { return nil }
+        let bigEndian = elf_getident(elf, nil).map { $0[Int(EI_DATA)] == ELFDATA2MSB } ?? false
+        return DebugLink(name: name, crc: bigEndian ? UInt32(bigEndian: raw) : UInt32(littleEndian: raw))
     }
 
     /// Synthesizes `name@plt` symbols for the `.plt` stubs, one per `.rela.plt` (or

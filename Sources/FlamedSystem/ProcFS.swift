@@ -8,6 +8,8 @@ public struct ProcMapping: Sendable, Equatable {
     public var end: UInt64
     public var pageOffset: UInt64
     public var path: String
+    /// The device and inode of the mapped file (nil for anonymous memory).
+    public var identity: MappingIdentity? = nil
 }
 
 /// Reads the process table from /proc, the way perf synthesizes records for processes
@@ -63,7 +65,13 @@ public enum ProcFS {
             guard range.count == 2, let start = UInt64(range[0], radix: 16), let end = UInt64(range[1], radix: 16),
                   let offset = UInt64(fields[2], radix: 16) else { continue }
             let path = fields.count > 5 ? fields[5].trimmingCharacters(in: " ") : "//anon"
-            mappings.append(ProcMapping(start: start, end: end, pageOffset: offset, path: path))
+            var identity: MappingIdentity?
+            let device = fields[3].split(separator: ":")
+            if device.count == 2, let major = UInt32(device[0], radix: 16), let minor = UInt32(device[1], radix: 16),
+               let inode = UInt64(fields[4]), inode != 0 {
+                identity = MappingIdentity(major: major, minor: minor, inode: inode)
+            }
+            mappings.append(ProcMapping(start: start, end: end, pageOffset: offset, path: path, identity: identity))
         }
         return mappings
     }

@@ -108,16 +108,21 @@ extension RecordDecoding {
         if misc & RecordMisc.commExec != 0 { return nil }
         var buildID: [UInt8]?
         var protection: UInt32?
+        var identity: (UInt32, UInt32, UInt64)?
         if type == RecordType.mmap2 {
             if misc & RecordMisc.mmapBuildID != 0, let size = record.u8(40) {
                 buildID = record.bytes(44, min(Int(size), 20))
+            } else if let major = record.u32(40), let minor = record.u32(44), let inode = record.u64(48), inode != 0 {
+                identity = (major, minor, inode)
             }
             protection = record.u32(64)
         }
         let filename = record.cString(fixed, maxLength: end - fixed) ?? ""
-        return MmapRecord(pid: Int32(bitPattern: pid), tid: Int32(bitPattern: tid), start: start, length: length,
-                          pageOffset: pageOffset, filename: filename, buildID: buildID,
-                          cpumode: misc & RecordMisc.cpumodeMask, time: trailerTime(record, attr), protection: protection)
+        var decoded = MmapRecord(pid: Int32(bitPattern: pid), tid: Int32(bitPattern: tid), start: start, length: length,
+                                 pageOffset: pageOffset, filename: filename, buildID: buildID,
+                                 cpumode: misc & RecordMisc.cpumodeMask, time: trailerTime(record, attr), protection: protection)
+        if let identity { (decoded.major, decoded.minor, decoded.inode) = identity }
+        return decoded
     }
 
     private func decodeSample(_ record: ByteView, misc: UInt16, fileOffset: Int) throws -> Sample? {

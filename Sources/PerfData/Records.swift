@@ -52,6 +52,11 @@ public struct MmapRecord: Sendable {
     public var time: UInt64
     /// MMAP2's protection bits, when known.
     public var protection: UInt32?
+    /// MMAP2's device (major, minor) and inode of the mapped file; inode 0 when not carried
+    /// (MMAP, or MMAP2 with a build id instead).
+    public var major: UInt32 = 0
+    public var minor: UInt32 = 0
+    public var inode: UInt64 = 0
 
     public var isKernel: Bool { cpumode == RecordMisc.kernel || cpumode == RecordMisc.guestKernel }
 }

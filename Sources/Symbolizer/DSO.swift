@@ -2,115 +2,104 @@ import FlamedSystem
 import Logging
 import Synchronization
 
-/// A file that code was mapped from, with its symbols loaded on first use.
+/// A file that code was mapped from: a path and the build id recorded for it.
 ///
-/// Loading may happen on a prefetch thread: `load` and `releaseResidentPages` hold
-/// `lock`, and the other state is only read after `load` has returned.
+/// Its symbols are loaded on first use through a `SymbolCache` (see `SymbolSources` for
+/// where they come from), keyed by build id, else device and inode, else path, and so
+/// shared with every other DSO of the same file. A table with symbols is held weakly: the
+/// cache decides how long it lives, and after an eviction it is loaded again on demand.
+///
+/// Loading may happen on a prefetch thread: the loaded state is behind `state`; the frame
+/// fields are used by the symbolizer's thread only.
 final class DSO: @unchecked Sendable {
-    private let lock = Mutex(())
     let path: String
     let expectedBuildID: [UInt8]?
-    private var loaded = false
-    private(set) var segments: [ELFSegment] = []
-    private(set) var table = SymbolTable()
-    /// Global frame id of this DSO's symbol 0; symbol i has frame id `frameBase + i`.
-    var frameBase: Int32 = -1
-    /// Where the symbols came from, for diagnostics.
-    private(set) var origin = ""
-    /// The string tables the symbol names are read from.
-    private var strings: [ByteView] = []
+    let cache: SymbolCache
 
-    init(path: String, expectedBuildID: [UInt8]?) {
+    private struct State {
+        /// The cache key, worked out on first load.
+        var key: String?
+        /// The build id symbols must match: the recorded one, else the file's own.
+        var buildID: [UInt8]?
+        weak var shared: LoadedSymbols?
+        /// A table without symbols, which the cache does not keep.
+        var own: LoadedSymbols?
+    }
+
+    private let state = Mutex(State())
+
+    /// Frame id of this file's `[basename]` frame (addresses in it that no symbol covers),
+    /// or -1 until one is needed.
+    var moduleFrame: Int32 = -1
+    /// Global frame id of symbol 0 of the table `frameIdentity` names: symbol i has frame id
+    /// `frameBase + i`. A remembered answer of the symbolizer's, which owns the ids.
+    var frameBase: Int32 = -1
+    var frameIdentity = ""
+
+    /// Live modes: the mapped file itself, held open, so that it is read even after it was
+    /// deleted or replaced, or through the root of a process in another mount namespace.
+    let pinned: PinnedFile?
+    /// The path the file is opened through: the held file, else `path`.
+    var openPath: String { pinned?.path ?? path }
+
+    init(path: String, expectedBuildID: [UInt8]?, cache: SymbolCache = .shared, pinned: PinnedFile? = nil) {
+        self.pinned = pinned
         self.path = path
         self.expectedBuildID = expectedBuildID
+        self.cache = cache
     }
 
-    /// Loads segments and symbols once. Candidates are tried in perf's order: the build-id
-    /// cache's debug file, the system debug directory, the cached copy, then the file itself.
-    /// The first with a `.symtab` supplies symbols; otherwise the first with `.dynsym`.
+    /// The file's symbols, loaded (or taken from the cache) on first use.
     /// `runningVDSO` allows naming `[vdso]` frames from this process's own vDSO when the
     /// recording has no build id for it (pipe mode) and was made on the running kernel.
-    func load(cacheDirectory: String, logger: Logger, runningVDSO: Bool = false) {
-        lock.withLock { _ in loadLocked(cacheDirectory: cacheDirectory, logger: logger, runningVDSO: runningVDSO) }
-    }
-
-    private func loadLocked(cacheDirectory: String, logger: Logger, runningVDSO: Bool) {
-        guard !loaded else { return }
-        loaded = true
-        var candidates: [String] = []
-        // Without a recorded build id (perf lists only files that sample IPs hit), the
-        // file's own id still finds its debug file, as perf does.
-        var buildID = expectedBuildID
-        var opened: [String: ELFImage] = [:]
-        if buildID?.isEmpty ?? true, !path.hasPrefix("["), case .success(let image) = ELFImage.open(path: path) {
-            buildID = image.buildID
-            opened[path] = image
-        }
-        if let id = buildID, !id.isEmpty {
-            let hex = id.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-            let head = String(hex.prefix(2)), rest = String(hex.dropFirst(2))
-            let cached = "\(cacheDirectory)/.build-id/\(head)/\(rest)"
-            if path == "[vdso]" {
-                candidates = ["\(cached)/vdso"]
+    @discardableResult
+    func load(cacheDirectory: String, logger: Logger, runningVDSO: Bool = false) -> LoadedSymbols {
+        state.withLock { state in
+            if let current = state.shared ?? state.own { return current }
+            var image: ELFImage?
+            let key: String
+            if let known = state.key {
+                key = known
             } else {
-                candidates = ["\(cached)/debug", "/usr/lib/debug/.build-id/\(head)/\(rest).debug", "\(cached)/elf", path]
+                let identified = Self.identify(path: openPath, recordedBuildID: expectedBuildID, runningVDSO: runningVDSO)
+                key = identified.key
+                image = identified.image
+                state.key = key
+                state.buildID = identified.buildID
             }
-        } else if !path.hasPrefix("[") {
-            candidates = [path]
-        }
-        // Separate debug files keep the program headers but not always their file offsets,
-        // so segments come from a real binary when there is one.
-        if path == "[vdso]" && candidates.isEmpty && runningVDSO, case .success(let image) = ELFImage.openRunningVDSO() {
-            opened[path] = image
-            candidates = [path]
-        }
-        var runtime: ELFImage?
-        var debugRuntime: ELFImage?
-        var chosen: (ELFSymbolTable, String)?
-        var fallback: (ELFSymbolTable, String)?
-        for candidate in candidates where opened[candidate] != nil || FileReader.isRegularFile(candidate) {
-            let isDebugFile = candidate.hasSuffix("/debug") || candidate.hasSuffix(".debug")
-            guard let image = opened[candidate] ?? (try? ELFImage.open(path: candidate).get()) else { continue }
-            if let expected = expectedBuildID, !expected.isEmpty, let actual = image.buildID, actual != expected {
-                logger.debug("build-id mismatch", metadata: ["file": "\(candidate)"])
-                continue
+            let buildID = state.buildID, path = self.openPath
+            let loaded = cache.symbols(forKey: key) {
+                SymbolSources.load(key: key, path: path, buildID: buildID, image: image, cacheDirectory: cacheDirectory,
+                                   runningVDSO: runningVDSO, logger: logger)
             }
-            if !image.segments.isEmpty {
-                if isDebugFile { debugRuntime = debugRuntime ?? image } else { runtime = runtime ?? image }
-            }
-            if chosen == nil {
-                let symbols = image.functionSymbols()
-                if symbols.source == ".symtab" {
-                    chosen = (symbols, candidate)
-                } else if fallback == nil && !symbols.symbols.isEmpty {
-                    fallback = (symbols, candidate)
-                }
-            }
-            if chosen != nil && runtime != nil { break }
-        }
-        segments = (runtime ?? debugRuntime)?.segments ?? []
-        if let (symbols, file) = chosen ?? fallback {
-            let plt = runtime?.pltSymbols() ?? ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
-            table = SymbolTable(symbols: symbols.symbols, strings: symbols.strings, extra: plt.symbols, extraStrings: plt.strings)
-            origin = file
-            strings = [symbols.strings, plt.strings]
-        } else if !candidates.isEmpty {
-            logger.debug("no symbols", metadata: ["file": "\(path)"])
+            if loaded.count > 0 { state.shared = loaded } else { state.own = loaded }
+            return loaded
         }
     }
 
-    /// Drops the resident pages of the mapped ELF files; names are read back on demand.
+    /// The cache key of a file: its build id (the recorded one, else the file's own, which
+    /// opens the file), else its device, inode, size and time, else its path.
+    static func identify(path: String, recordedBuildID: [UInt8]?, runningVDSO: Bool)
+        -> (key: String, buildID: [UInt8]?, image: ELFImage?) {
+        func hex(_ id: [UInt8]) -> String { id.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+        if let id = recordedBuildID, !id.isEmpty { return ("build-id:" + hex(id), id, nil) }
+        if path.hasPrefix("[") { return (path == "[vdso]" && runningVDSO ? "vdso:running" : "path:" + path, nil, nil) }
+        let image = try? ELFImage.open(path: path).get()
+        if let id = image?.buildID, !id.isEmpty { return ("build-id:" + hex(id), id, image) }
+        if let identity = FileStamp(path: path) { return ("inode:\(identity)", nil, image) }
+        return ("path:" + path, nil, image)
+    }
+
+    /// The name of frames in this file that no symbol covers, as stackcollapse-perf names
+    /// them: the file's base name in brackets (`[libc.so.6]`; `[vdso]` as it is).
+    var moduleName: String {
+        if path.hasPrefix("[") && path.hasSuffix("]") { return path }
+        let base = path.split(separator: "/", omittingEmptySubsequences: true).last.map(String.init) ?? path
+        return "[\(base)]"
+    }
+
+    /// Drops the resident pages of the mapped symbol names; they are read back on demand.
     func releaseResidentPages() {
-        lock.withLock { _ in
-            for view in strings { view.releaseResidentPages(0, view.count) }
-        }
-    }
-
-    /// Converts a file offset to the ELF virtual address symbols use.
-    func virtualAddress(fileOffset: UInt64) -> UInt64? {
-        for segment in segments where fileOffset >= segment.fileOffset && fileOffset < segment.fileOffset &+ max(segment.fileSize, segment.memorySize) {
-            return fileOffset &- segment.fileOffset &+ segment.virtualAddress
-        }
-        return nil
+        state.withLock { ($0.shared ?? $0.own)?.releaseResidentPages() }
     }
 }

@@ -1,15 +1,78 @@
 import FlamedSystem
 
-/// Turns raw symbol names into the names perf prints.
+/// How frame names are demangled (`--demangle`).
+public enum DemangleStyle: String, Sendable, CaseIterable {
+    /// Readable names, as perf prints them:
+    /// - C++ (Itanium): without the top-level parameter list and return type
+    ///   (`ns::K::spin<long>`); thunks and other special names keep their full form;
+    /// - Rust: legacy names without the `::h<hash>` element, v0 names without `[hash]` crate
+    ///   disambiguators or constant type suffixes (rustc-demangle's `{:#}`, as perf);
+    /// - Swift: the toolchain's simplified form (`swift-demangle -simplified`): no module names,
+    ///   argument labels instead of types (`Hotspot.churnNumbers(_:)`, `foo(bar:baz:)`),
+    ///   `closure #1 in Hotspot.run()`, `specialized …`.
+    case perf
+    /// Everything the demanglers give: C++ with its parameter list, Rust with its hashes,
+    /// Swift as the runtime prints it (`swiftprog.Hotspot.churnNumbers(Swift.Int) -> Swift.Int`).
+    case full
+    /// Names as they are in the symbol table.
+    case none
+}
+
+/// Turns raw symbol names into display names: C++, Rust (legacy and v0) and Swift.
+/// Names that are none of these, or that do not demangle, are returned unchanged.
 public enum Demangler {
-    /// C++ (Itanium) names are demangled without the top-level parameter list and return
-    /// type, as perf prints them; other names are returned unchanged.
+    /// `name` demangled in `style`. A synthesized PLT name (`…@plt`) is demangled before its
+    /// suffix, as perf does.
+    public static func demangle(_ name: String, style: DemangleStyle) -> String {
+        guard style != .none else { return name }
+        if name.hasSuffix("@plt") {
+            return demangleSymbol(String(name.dropLast(4)), style: style) + "@plt"
+        }
+        return demangleSymbol(name, style: style)
+    }
+
+    /// `demangle(name, style: .perf)`.
     public static func perfStyle(_ name: String) -> String {
-        guard name.hasPrefix("_Z") else { return name }
+        demangle(name, style: .perf)
+    }
+
+    private static func demangleSymbol(_ name: String, style: DemangleStyle) -> String {
+        // Rust first: a legacy Rust name (`_ZN…17h<hash>E`) is also a valid Itanium name.
+        if name.hasPrefix("_R") || name.hasPrefix("_ZN") || name.hasPrefix("__R") || name.hasPrefix("__ZN") {
+            if let rust = RustDemangler.demangle(name, verbose: style == .full) { return rust }
+        }
+        if isSwiftSymbol(name) {
+            guard let full = SwiftRuntime.demangle(name) else { return name }
+            return style == .full ? full : simplifiedSwift(full)
+        }
+        if name.hasPrefix("_Z") {
+            return cxx(name, style: style)
+        }
+        return name
+    }
+
+    /// The prefixes of Swift manglings: Swift 5+ (`$s`, with `_` on Darwin), 4.2 (`$S`),
+    /// 4.0 (`_T0`) and Embedded Swift (`$e`).
+    static func isSwiftSymbol(_ name: String) -> Bool {
+        name.hasPrefix("$s") || name.hasPrefix("$S") || name.hasPrefix("_T0") || name.hasPrefix("$e")
+            || name.hasPrefix("_$s") || name.hasPrefix("_$S") || name.hasPrefix("_$e")
+    }
+
+    /// Demanglings longer than this keep the runtime's form: the simplifier is not linear.
+    static let simplifyLimit = 1 << 15
+
+    static func simplifiedSwift(_ full: String) -> String {
+        guard full.utf8.count <= simplifyLimit else { return full }
+        let simplified = SwiftNameSimplifier.simplify(full)
+        return simplified.isEmpty ? full : simplified
+    }
+
+    private static func cxx(_ name: String, style: DemangleStyle) -> String {
         // LLVM's function merging appends "Tm" to the mangled name; perf still demangles it.
         guard let full = CxxABI.demangle(name) ?? (name.hasSuffix("Tm") ? CxxABI.demangle(String(name.dropLast(2))) : nil) else {
             return name
         }
+        if style == .full { return full }
         // Special names keep their full form in perf's output.
         for prefix in ["non-virtual thunk to ", "virtual thunk to ", "covariant return thunk to ", "vtable for ",
                        "typeinfo for ", "typeinfo name for ", "VTT for ", "construction vtable for ", "guard variable for "]

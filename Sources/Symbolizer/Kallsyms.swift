@@ -5,6 +5,9 @@ public struct KernelSymbols: Sendable {
     public let table: SymbolTable
     /// The address of `_text`, used to relocate when the file is from another boot.
     public let textAddress: UInt64?
+    /// The file lists symbols but every address is 0: kernel.kptr_restrict (or a reader
+    /// without CAP_SYSLOG) hides them. The table is then empty.
+    public let addressesHidden: Bool
 
     /// Parses kallsyms text. Only text, weak, data and bss symbols are kept (perf's filter);
     /// names are read in place, without their `\t[module]` suffix.
@@ -12,6 +15,7 @@ public struct KernelSymbols: Sendable {
         var entries: [ELFSymbol] = []
         var modules: [Bool] = []
         var text: UInt64?
+        var anyAddress = false
         view.withUnsafeBytes { bytes in
             guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
             let count = bytes.count
@@ -43,12 +47,34 @@ public struct KernelSymbols: Sendable {
                    base[nameStart + 2] == 101, base[nameStart + 3] == 120, base[nameStart + 4] == 116 {
                     text = address
                 }
+                if address != 0 { anyAddress = true }
                 entries.append(ELFSymbol(start: address, size: 0, nameOffset: UInt32(truncatingIfNeeded: nameStart), binding: binding))
                 modules.append(nameEnd < lineEnd)
             }
         }
-        table = SymbolTable(symbols: entries, strings: view, moduleFlags: modules)
-        textAddress = text
+        addressesHidden = !entries.isEmpty && !anyAddress
+        table = addressesHidden ? SymbolTable() : SymbolTable(symbols: entries, strings: view, moduleFlags: modules)
+        textAddress = addressesHidden ? nil : text
+    }
+
+    /// The one warning for a kallsyms file whose addresses are all 0. For /proc/kallsyms it
+    /// says why (kernel.kptr_restrict, CAP_SYSLOG) and what would show them.
+    public static func hiddenAddressesWarning(path: String) -> String {
+        guard path == "/proc/kallsyms" else {
+            return "\(path) has only zero addresses (written under kernel.kptr_restrict without CAP_SYSLOG): kernel frames are [unknown]"
+        }
+        let restrict = ProcFS.integer("kernel/kptr_restrict")
+        let paranoid = ProcFS.integer("kernel/perf_event_paranoid")
+        let why: String
+        switch restrict {
+        case 2?:
+            why = "kernel.kptr_restrict is 2, which hides them from everyone (set it to 0, or to 1 and give flamed CAP_SYSLOG)"
+        case 0?:
+            why = "kernel.kptr_restrict is 0 but kernel.perf_event_paranoid is \(paranoid.map(String.init) ?? "?") and flamed lacks CAP_SYSLOG (give it CAP_SYSLOG, or set perf_event_paranoid <= 1)"
+        default:
+            why = "kernel.kptr_restrict is \(restrict.map(String.init) ?? "set") and flamed lacks CAP_SYSLOG (give it CAP_SYSLOG, or set kernel.kptr_restrict=0)"
+        }
+        return "/proc/kallsyms shows no kernel addresses: \(why); kernel frames are [unknown]"
     }
 
     @inline(__always)

@@ -18,6 +18,12 @@ final class AddressSpace {
     var generation: UInt32 = 0
     /// Resolved frames by lookup address; cleared whenever the maps change.
     var cache = IntMap()
+    /// The process, and its JIT perf map once an address needed it (not copied on fork).
+    var pid: Int32 = 0
+    var perfMap: PerfMap?
+    /// An address that only the perf map could name was not in it: look at the map again
+    /// (it may have grown) before trusting cached results.
+    var awaitingJIT = false
 
     init() {}
 
@@ -99,11 +105,33 @@ public final class Symbolizer {
     private var comms: [Int32: String] = [:]
     private var nextFrame: Int32 = 2
     private var owners: [(base: Int32, dso: DSO?)] = []
+    /// Where loaded symbol tables come from and are kept (shared by symbolizers); set it
+    /// before the first MMAP to use another.
+    var symbolCache = SymbolCache.shared
+    /// The frame base of each symbol table given frame ids, by `LoadedSymbols.identity`:
+    /// mappings of one file under many paths share their frame ids.
+    private var frameBases: [String: Int32] = [:]
+    /// The identity of the table whose symbol 0 has frame id `base`, by base.
+    private var ownerIdentities: [Int32: String] = [:]
+    /// `[basename]` frames: an address in a known file that no symbol covers.
+    private var moduleFrames = IntMap()
     private var names: [Int32: String] = [:]
     private var dynamicKernel: [(start: UInt64, end: UInt64, name: String, frame: Int32)] = []
     private var kernelFrameBase: Int32 = 2
     /// Whether the recording was made on the running kernel, so that its `[vdso]` is ours.
     public var recordedOnRunningKernel = false
+    /// How user-space names are demangled (`--demangle`); set it before the first `name(of:)`.
+    public var demangleStyle: DemangleStyle = .perf
+    /// Where process `pid`'s perf map is: `/tmp/perf-PID.map`, as perf reads it. Live modes
+    /// find it through the process's root with its namespace pid. Nil: it has none.
+    public var perfMapLocator: (Int32) -> String? = { "/tmp/perf-\($0).map" }
+    /// Live modes: opens and holds the file a mapping was made from, as the process sees it
+    /// (pid, path, start, end, device and inode), so that it resolves after the process
+    /// exits or the file is deleted or replaced. See `ProcessFiles.open`.
+    public var fileOpener: ((Int32, String, UInt64, UInt64, MappingIdentity?) -> PinnedFile?)?
+    /// Frame ids of JIT code (named from perf maps), by name.
+    private var jitFrames: [String: Int32] = [:]
+    private var jitFrameIDs = Set<Int32>()
     private var nextGeneration: UInt32 = 1
     private var kernelGeneration: UInt32 = 0
 
@@ -131,7 +159,8 @@ public final class Symbolizer {
             if created { pending.append(dso) }
         }
         guard !pending.isEmpty else { return }
-        let cacheDirectory = self.cacheDirectory, logger = self.logger, queue = pending
+        // More than the cache keeps would only evict what was loaded first.
+        let cacheDirectory = self.cacheDirectory, logger = self.logger, queue = Array(pending.prefix(symbolCache.capacity))
         DispatchQueue.global().async {
             for dso in queue { dso.load(cacheDirectory: cacheDirectory, logger: logger) }
         }
@@ -142,7 +171,7 @@ public final class Symbolizer {
     /// Applies an MMAP/MMAP2 record. Kernel maps set the kernel relocation; user maps
     /// are added to the process's address space.
     public func mmap(pid: Int32, start: UInt64, length: UInt64, pageOffset: UInt64, filename: String,
-                     buildID: [UInt8]?, isKernel: Bool) {
+                     buildID: [UInt8]?, isKernel: Bool, identity: MappingIdentity? = nil) {
         if isKernel {
             if filename.hasPrefix("[kernel.kallsyms]"), let text = kernel?.textAddress, pageOffset != 0 {
                 kernelRelocation = text &- pageOffset
@@ -153,17 +182,23 @@ public final class Symbolizer {
         }
         let isAnonymous = filename.hasPrefix("//anon") || filename == "[heap]" || filename == "[stack]" || filename.isEmpty
             || filename.hasPrefix("/memfd:") || filename.hasPrefix("[anon")
-        let dso = isAnonymous ? nil : dso(filename, recordedBuildID: buildID).dso
+        let opener = fileOpener
+        let dso = isAnonymous ? nil : dso(filename, recordedBuildID: buildID, identity: identity,
+                                          pin: opener.map { open in { open(pid, filename, start, start &+ length, identity) } }).dso
         space(pid).insert(Mapping(start: start, end: start &+ length, pageOffset: pageOffset, dso: dso), generation: nextGeneration)
         nextGeneration &+= 1
     }
 
     /// The one DSO for a file and build id (from the MMAP2 record, else the BUILD_ID list),
     /// created on first use.
-    private func dso(_ filename: String, recordedBuildID: [UInt8]?) -> (dso: DSO, created: Bool) {
-        let key = recordedBuildID.map { filename + "\u{0}" + $0.map { String($0) }.joined(separator: ",") } ?? filename
+    /// Live modes (`pin`) also key it by the mapping's device and inode: the same path may be
+    /// another file (replaced, or in another container); the file is opened and held at once.
+    private func dso(_ filename: String, recordedBuildID: [UInt8]?, identity: MappingIdentity? = nil,
+                     pin: (() -> PinnedFile?)? = nil) -> (dso: DSO, created: Bool) {
+        var key = recordedBuildID.map { filename + "\u{0}" + $0.map { String($0) }.joined(separator: ",") } ?? filename
+        if pin != nil, let identity { key += "\u{0}\(identity)" }
         if let existing = dsos[key] { return (existing, false) }
-        let created = DSO(path: filename, expectedBuildID: recordedBuildID ?? buildIDs[filename])
+        let created = DSO(path: filename, expectedBuildID: recordedBuildID ?? buildIDs[filename], cache: symbolCache, pinned: pin?())
         dsos[key] = created
         return (created, true)
     }
@@ -175,6 +210,7 @@ public final class Symbolizer {
         if pid != parentPID, let parent = spaces[parentPID] {
             let copy = AddressSpace(copying: parent)
             copy.generation = nextGeneration
+            copy.pid = pid
             nextGeneration &+= 1
             spaces[pid] = copy
         }
@@ -229,7 +265,9 @@ public final class Symbolizer {
     /// A value that changes whenever what `pid`'s addresses resolve to may change (its
     /// maps, or the kernel's symbols): results cached under an older value are stale.
     public func generation(pid: Int32) -> UInt64 {
-        UInt64(existingSpace(pid)?.generation ?? 0) << 32 | UInt64(kernelGeneration)
+        let space = existingSpace(pid)
+        if let space, space.awaitingJIT { refreshPerfMap(space) }
+        return UInt64(space?.generation ?? 0) << 32 | UInt64(kernelGeneration)
     }
 
     private func existingSpace(_ pid: Int32) -> AddressSpace? {
@@ -243,6 +281,7 @@ public final class Symbolizer {
         if let existing = spaces[pid] { return existing }
         let created = AddressSpace()
         created.generation = nextGeneration
+        created.pid = pid
         nextGeneration &+= 1
         spaces[pid] = created
         return created
@@ -261,9 +300,15 @@ public final class Symbolizer {
     /// When nothing contains `address - 1`, `address` itself is tried.
     public func resolveUser(pid: Int32, address: UInt64, isReturnAddress: Bool) -> Int32 {
         guard let space = existingSpace(pid) else { return Self.unknownUser }
+        if space.awaitingJIT { refreshPerfMap(space) }
         if isReturnAddress {
             let frame = resolve(in: space, address &- 1)
-            return frame != Self.unknownUser ? frame : resolve(in: space, address)
+            if frame != Self.unknownUser && moduleFrames[UInt64(frame)] == nil { return frame }
+            // No symbol at address-1: a symbol at the address itself, else the file's
+            // [basename] frame, is the best name.
+            let exact = resolve(in: space, address)
+            if exact != Self.unknownUser && moduleFrames[UInt64(exact)] == nil { return exact }
+            return frame != Self.unknownUser ? frame : exact
         }
         return resolve(in: space, address)
     }
@@ -272,18 +317,90 @@ public final class Symbolizer {
         if let cached = space.cache[lookup] { return cached }
         var frame = Self.unknownUser
         if let mapping = space.find(lookup), let dso = mapping.dso {
-            dso.load(cacheDirectory: cacheDirectory, logger: logger, runningVDSO: recordedOnRunningKernel)
-            if dso.frameBase < 0 {
-                dso.frameBase = nextFrame
-                nextFrame += Int32(max(dso.table.count, 1))
-                owners.append((dso.frameBase, dso))
-            }
+            let symbols = dso.load(cacheDirectory: cacheDirectory, logger: logger, runningVDSO: recordedOnRunningKernel)
             let fileOffset = lookup &- mapping.start &+ mapping.pageOffset
-            if let virtual = dso.virtualAddress(fileOffset: fileOffset), let index = dso.table.find(virtual) {
-                frame = dso.frameBase + Int32(index)
+            if let virtual = symbols.virtualAddress(fileOffset: fileOffset), let index = symbols.table.find(virtual) {
+                frame = frameBase(of: symbols, in: dso) + Int32(index)
+            } else {
+                frame = moduleFrame(of: dso)
             }
+        } else if let jit = jitFrame(in: space, lookup) {
+            // A miss is cached too: when the map grows, the cache is cleared.
+            frame = jit
         }
         space.cache.set(lookup, frame)
+        return frame
+    }
+
+    /// The frame id of symbol 0 of `symbols`, assigned on first use. One table (one file,
+    /// whatever its paths) has one range of frame ids.
+    private func frameBase(of symbols: LoadedSymbols, in dso: DSO) -> Int32 {
+        let identity = symbols.identity
+        if dso.frameBase >= 0 && dso.frameIdentity == identity { return dso.frameBase }
+        let base: Int32
+        if let existing = frameBases[identity] {
+            base = existing
+        } else {
+            base = nextFrame
+            nextFrame += Int32(max(symbols.count, 1))
+            owners.append((base, dso))
+            frameBases[identity] = base
+            ownerIdentities[base] = identity
+        }
+        dso.frameBase = base
+        dso.frameIdentity = identity
+        return base
+    }
+
+    /// The `[basename]` frame of a file, for its addresses that no symbol covers.
+    private func moduleFrame(of dso: DSO) -> Int32 {
+        if dso.moduleFrame >= 0 { return dso.moduleFrame }
+        let frame = nextFrame
+        nextFrame += 1
+        owners.append((frame, nil))
+        names[frame] = dso.moduleName
+        moduleFrames.set(UInt64(frame), 1)
+        dso.moduleFrame = frame
+        return frame
+    }
+
+    // MARK: JIT perf maps
+
+    /// Whether `frame` is JIT code named from a perf map.
+    public func isJIT(_ frame: Int32) -> Bool {
+        !jitFrameIDs.isEmpty && jitFrameIDs.contains(frame)
+    }
+
+    /// The frame of `address` (in anonymous memory or no mapping) from the process's perf
+    /// map, read on first need and again when it has grown.
+    private func jitFrame(in space: AddressSpace, _ address: UInt64) -> Int32? {
+        if space.perfMap == nil { space.perfMap = PerfMap(path: perfMapLocator(space.pid)) }
+        guard let map = space.perfMap, map.path != nil else { return nil }
+        refreshPerfMap(space)
+        if let frame = map.find(address) { return frame }
+        space.awaitingJIT = true
+        return nil
+    }
+
+    /// Reads what is new in the perf map; when entries changed, earlier resolutions of the
+    /// process are stale.
+    private func refreshPerfMap(_ space: AddressSpace) {
+        guard let map = space.perfMap, map.refresh(now: MonotonicClock.now, intern: jitFrame(named:)) else { return }
+        space.cache.removeAll()
+        space.generation = nextGeneration
+        nextGeneration &+= 1
+        space.awaitingJIT = false
+    }
+
+    /// The frame id of a JIT symbol name, assigned on first use.
+    private func jitFrame(named name: String) -> Int32 {
+        if let existing = jitFrames[name] { return existing }
+        let frame = nextFrame
+        nextFrame += 1
+        owners.append((frame, nil))
+        names[frame] = name
+        jitFrames[name] = frame
+        jitFrameIDs.insert(frame)
         return frame
     }
 
@@ -301,7 +418,7 @@ public final class Symbolizer {
         return frame
     }
 
-    /// The display name of `frame` (C++ demangled as perf prints it).
+    /// The display name of `frame`: C++, Rust and Swift names demangled in `demangleStyle`.
     public func name(of frame: Int32) -> String {
         if frame == Self.unknownUser || frame == Self.unknownKernel { return "[unknown]" }
         if let cached = names[frame] { return cached }
@@ -310,10 +427,12 @@ public final class Symbolizer {
             result = kernel.table.name(Int(frame - kernelFrameBase))
         } else if let owner = owners.last(where: { $0.base <= frame }), let dso = owner.dso {
             let index = Int(frame - owner.base)
-            if index < dso.table.count {
-                let raw = dso.table.name(index)
-                // Synthesized PLT names are demangled before their suffix, as perf does.
-                result = raw.hasSuffix("@plt") ? Demangler.perfStyle(String(raw.dropLast(4))) + "@plt" : Demangler.perfStyle(raw)
+            // The table may have been evicted and loaded again since: the same identity
+            // means the same symbols at the same indices.
+            let symbols = dso.load(cacheDirectory: cacheDirectory, logger: logger, runningVDSO: recordedOnRunningKernel)
+            if index < symbols.table.count, ownerIdentities[owner.base] == symbols.identity {
+                let raw = symbols.table.name(index)
+                result = Demangler.demangle(raw, style: demangleStyle)
             }
         }
         names[frame] = result

@@ -4,6 +4,7 @@ import FlamedLive
 import FlamedReport
 import FlamedSystem
 import Logging
+import Symbolizer
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,6 +23,11 @@ struct RecordCommand: ParsableCommand {
               flamed record -a -d 10 -o now.html
               flamed record -p 1234,1240 -d 30 -f folded -o - | flamegraph.pl > app.svg
               flamed record -F 4999 -- ./build.sh release
+              flamed record -a -d 10 --container 1a2b3c4d5e6f -o web.html
+
+            JIT code is named from /tmp/perf-PID.map (read while the process lives, again as it \
+            grows, and kept after it is deleted). Processes in other mount namespaces are read \
+            through /proc/PID/root (links resolved inside it), else /proc/PID/map_files.
             """
     )
 
@@ -64,7 +70,16 @@ struct RecordCommand: ParsableCommand {
         valueName: "pages"))
     var pages: Int?
 
+    @Option(help: ArgumentHelp(
+        "Keep only processes in this container (its id, short or full, as docker, podman or crictl show it).",
+        discussion: "Processes in a container are named `comm (pid) [container ID]` either way; the id comes from /proc/PID/cgroup.",
+        valueName: "id"))
+    var container: String?
+
     @OptionGroup var outputOptions: OutputOptions
+
+    @Option(help: DemangleStyle.help)
+    var demangle: DemangleStyle = .perf
 
     @Flag(name: .shortAndLong, help: "Log more detail to standard error.")
     var verbose = false
@@ -90,6 +105,9 @@ struct RecordCommand: ParsableCommand {
         if let pages, pages <= 0 || pages & (pages - 1) != 0 { throw ValidationError("-m must be a power of two (pages per CPU), not \(pages)") }
         if userOnly && kernelOnly { throw ValidationError("--user-only and --kernel-only are alternatives") }
         if callGraph && noCallchain { throw ValidationError("-g and --no-callchain are alternatives") }
+        if let container, !Self.isContainerID(container) {
+            throw ValidationError("--container: '\(container)' is not a container id (hex digits, as docker ps shows)")
+        }
         if EventCatalog.lookup(event) == nil {
             throw ValidationError("-e: unknown event '\(event)'; known: \(EventCatalog.names.joined(separator: ", "))")
         }
@@ -135,7 +153,11 @@ struct RecordCommand: ParsableCommand {
         }
         for notice in sampler.notices { Terminal.writeError("flamed: note: \(notice)\n") }
 
-        let profile = LiveProfile(buildIDCache: ReportCommand.buildIDCache(), maxStack: 127, logger: logger)
+        let profile = LiveProfile(buildIDCache: ReportCommand.buildIDCache(), maxStack: 127, demangle: demangle, logger: logger)
+        profile.containerFilter = container
+        // Mapped files are opened as soon as they are mapped (a side-band thread), while
+        // short-lived processes and replaced binaries still exist.
+        sampler.onSideband = profile.sidebandHandler
         do {
             try sampler.start()
         } catch {
@@ -151,8 +173,11 @@ struct RecordCommand: ParsableCommand {
             let rate = sampler.config.usesFrequency ? "\(sampler.config.periodOrFrequency) Hz" : "every \(sampler.config.periodOrFrequency) events"
             Terminal.writeError("flamed: sampling \(sampler.eventName) at \(rate) on \(sampler.cpus.count) CPUs; Ctrl-C stops\n")
         }
-        let reason = sampler.run(until: deadline, signals: signals) { records in
-            for record in records { profile.apply(record) }
+        let reason = sampler.run(until: deadline, signals: signals, pollMilliseconds: 20) { records in
+            for (index, record) in records.enumerated() {
+                profile.apply(record)
+                if index & 255 == 255 { sampler.readAhead() }
+            }
         }
 
         var exitCode: Int32 = 0
@@ -169,7 +194,10 @@ struct RecordCommand: ParsableCommand {
             exitCode = status?.shellCode ?? 0
         }
 
-        for warning in profile.warnings { Terminal.writeError("flamed: warning: \(warning)\n") }
+        // The warnings are about kernel symbols: moot when the kernel was not sampled.
+        if !sampler.config.excludeKernel {
+            for warning in profile.warnings { Terminal.writeError("flamed: warning: \(warning)\n") }
+        }
         var context = profile.context(sampler: sampler, commandLine: CommandLine.arguments.joined(separator: " "))
         context.capturedAt = Self.utcTimestamp()
         let bytes: [UInt8]
@@ -185,10 +213,18 @@ struct RecordCommand: ParsableCommand {
         if sampler.statistics.undecodable > 0 { summary += ", \(sampler.statistics.undecodable) undecodable records" }
         let destination = outputPath == "-" ? "standard output" : outputPath
         Terminal.writeError("flamed: wrote \(destination) (\(summary); \(profile.tree.nodeCount) nodes)\n")
+        if let container, profile.samples == 0 {
+            Terminal.writeError("flamed: warning: no samples from container \(container) (\(profile.filtered) samples of other processes left out)\n")
+        }
         if profile.lost > 0 {
             Terminal.writeError("flamed: warning: the kernel dropped \(profile.lost) records; try a larger -m or a lower -F\n")
         }
         if exitCode != 0 { throw ExitCode(exitCode) }
+    }
+
+    /// Whether `text` can be (a prefix of) a container id: hex digits.
+    static func isContainerID(_ text: String) -> Bool {
+        !text.isEmpty && text.count <= 64 && text.allSatisfy(\.isHexDigit)
     }
 
     /// Now, as an ISO 8601 UTC timestamp.

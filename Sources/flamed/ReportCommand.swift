@@ -4,6 +4,7 @@ import FlamedReport
 import FlamedSystem
 import Logging
 import PerfData
+import Symbolizer
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,6 +49,9 @@ struct ReportCommand: ParsableCommand {
     @Option(name: .customLong("max-stack"), help: ArgumentHelp("Most frames used from each callchain, as perf's --max-stack.", valueName: "n"))
     var maxStack: Int = 127
 
+    @Option(help: DemangleStyle.help)
+    var demangle: DemangleStyle = .perf
+
     @Flag(name: .shortAndLong, help: "Log more detail to standard error.")
     var verbose = false
 
@@ -89,6 +93,7 @@ struct ReportCommand: ParsableCommand {
         options.kallsymsPath = kallsyms
         options.weightByPeriod = weight == "period"
         options.maxStack = maxStack
+        options.demangle = demangle
 
         let progress = ProgressLine(label: "reading \(inputName)")
         let report: Report
@@ -123,6 +128,15 @@ struct ReportCommand: ParsableCommand {
         if let home = getenv("HOME") { return String(cString: home) + "/.debug" }
         return "/root/.debug"
     }
+}
+
+/// `--demangle perf|full|none`, shared by report, record and run.
+extension DemangleStyle: ExpressibleByArgument {
+    static let help = ArgumentHelp(
+        "How symbol names are demangled: perf, full or none.",
+        discussion: "perf: C++ without parameter lists, Rust without hashes, Swift simplified (Hotspot.churnNumbers(_:)). "
+            + "full: C++ parameter lists, Rust hashes, Swift's full signatures. none: names as in the symbol table.",
+        valueName: "style")
 }
 
 /// Prints `flamed: message` on stderr and exits with status 1.

@@ -5,6 +5,7 @@ import FlamedLive
 import FlamedSystem
 import Logging
 import ServiceLifecycle
+import Symbolizer
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,6 +32,9 @@ struct RunCommand: ParsableCommand {
 
     @Option(name: .customLong("snapshot-dir"), help: ArgumentHelp("Where snapshots go (overrides [snapshot] directory).", valueName: "dir"))
     var snapshotDirectory: String?
+
+    @Option(help: DemangleStyle.help)
+    var demangle: DemangleStyle = .perf
 
     @Flag(name: .shortAndLong, help: "Log debug detail.")
     var verbose = false
@@ -73,7 +77,7 @@ struct RunCommand: ParsableCommand {
             logger.critical("sampling refused: \(error)")
             throw ExitCode(1)
         }
-        let state = DaemonState(config: settings, logger: logger)
+        let state = DaemonState(config: settings, demangle: demangle, logger: logger)
         for warning in state.warnings { logger.warning("\(warning)") }
         let control: ControlService
         do {

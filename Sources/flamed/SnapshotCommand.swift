@@ -12,6 +12,7 @@ struct SnapshotCommand: ParsableCommand {
               flamed snapshot -o now.html
               flamed snapshot --window 30s -f folded -o - | flamegraph.pl > last30s.svg
               flamed snapshot --pid 1234 -o app.json
+              flamed snapshot --container 1a2b3c4d5e6f -o web.html
             """
     )
 
@@ -26,9 +27,15 @@ struct SnapshotCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Keep only processes with this name (comm).", valueName: "name"))
     var comm: String?
 
+    @Option(help: ArgumentHelp("Keep only processes in this container (short or full id); their nodes are `comm (pid) [container ID]`.", valueName: "id"))
+    var container: String?
+
     @OptionGroup var socketOption: SocketOption
 
     func validate() throws {
+        if let container, !RecordCommand.isContainerID(container) {
+            throw ValidationError("--container: '\(container)' is not a container id (hex digits, as docker ps shows)")
+        }
         if let window, parseDuration(window) == nil { throw ValidationError("--window: '\(window)' is not a duration such as 30s, 5m or 1h") }
         if let pid {
             for part in pid.split(separator: ",", omittingEmptySubsequences: false) where Int32(part) == nil {
@@ -42,7 +49,8 @@ struct SnapshotCommand: ParsableCommand {
         if case .failure(let error) = OutputFile.checkWritable(outputPath) { fail(error.description) }
         let seconds = window.flatMap(parseDuration).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
         let request = ControlRequest(command: "snapshot", format: outputOptions.resolvedFormat.rawValue, windowSeconds: seconds,
-                                     pids: pid.map { $0.split(separator: ",").compactMap { Int32($0) } }, comm: comm)
+                                     pids: pid.map { $0.split(separator: ",").compactMap { Int32($0) } }, comm: comm,
+                                     container: container)
         switch ControlClient.send(request, socket: socketOption.socket) {
         case .failure(let error): fail(error.description)
         case .success(let body):

@@ -74,7 +74,9 @@ struct RecordTests {
         #expect(abs(share - reference) <= 0.05, "flamed -a inner_a share \(share) vs perf's \(reference)")
         #expect(try Self.hasKernelFrames(data, process: "record_workload"))
         let total = ours.values.reduce(0, +)
-        #expect(total > 4000, "3 s at 999 Hz on \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) CPUs, got \(total) samples")
+        // 3 s at 999 Hz on every CPU is about 6000 on 2 CPUs; the kernel lowers the rate when
+        // perf interrupts take too long on a loaded machine, so ask for half.
+        #expect(total > 1500 * Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), "3 s at 999 Hz on every CPU, got \(total) samples")
     }
 
     @Test("record -p PID follows a running process, named from /proc, including a thread it starts later")

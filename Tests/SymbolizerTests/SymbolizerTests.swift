@@ -142,7 +142,7 @@ struct ELFTests {
         return binary
     }
 
-    @Test("a mapped executable's symbols resolve; a wrong recorded build id leaves frames unresolved")
+    @Test("a mapped executable's symbols resolve; a wrong recorded build id leaves frames named by the file only")
     func buildIDCheck() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flamed-elf-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -155,7 +155,7 @@ struct ELFTests {
         let text = try #require(image.segments.first { $0.executable })
         // Map the text segment as a process would: address = file offset + 0x400000.
         let fileOffset = probe.start - text.virtualAddress + text.fileOffset
-        for (recorded, expected) in [(buildID, "flamed_probe"), ([UInt8](repeating: 0xab, count: 20), "[unknown]")] {
+        for (recorded, expected) in [(buildID, "flamed_probe"), ([UInt8](repeating: 0xab, count: 20), "[prog]")] {
             let symbolizer = Symbolizer(kernel: nil, buildIDs: [binary: recorded], cacheDirectory: directory.path, logger: Logger(label: "test"))
             symbolizer.mmap(pid: 42, start: 0x400000 + text.fileOffset, length: text.fileSize, pageOffset: text.fileOffset,
                             filename: binary, buildID: nil, isKernel: false)

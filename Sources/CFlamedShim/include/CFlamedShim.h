@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "flamed_caps.h"
+#include "flamed_demangle.h"
 #include "flamed_perf.h"
 #include "flamed_socket.h"
 

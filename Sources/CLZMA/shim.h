@@ -1,0 +1,4 @@
+#ifndef FLAMED_CLZMA_H
+#define FLAMED_CLZMA_H
+#include <lzma.h>
+#endif

@@ -1,0 +1,411 @@
+import FlamedSystem
+import Foundation
+import Logging
+import Testing
+@testable import Symbolizer
+
+/// Helpers for tests that build small programs and debug files with gcc and binutils.
+private enum Tools {
+    static func scratch(_ name: String = #function) throws -> URL {
+        let clean = name.filter { $0.isLetter || $0.isNumber }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("flamed-debuginfo-\(clean)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Runs a bash command line in `directory` and returns its standard output; fails the
+    /// test when it exits with an error.
+    @discardableResult
+    static func shell(_ command: String, in directory: URL) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", "set -euo pipefail; " + command]
+        process.currentDirectoryURL = directory
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "\(command) failed: \(String(decoding: err, as: UTF8.self))")
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A build id no other build has, so that no debug file installed or cached by another
+    /// run (in ~/.debug or /usr/lib/debug) is found for it.
+    static func uniqueBuildID() -> String {
+        (0..<20).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+
+    static let source = """
+        static volatile unsigned long sink;
+        __attribute__((noinline)) void unit_global(unsigned long n) { for (unsigned long i = 0; i < n; i++) sink += i; }
+        __attribute__((noinline)) static void unit_static(unsigned long n) { for (unsigned long i = 0; i < n; i++) sink ^= i; }
+        int main(int argc, char **argv) { unit_global(argc); unit_static(argc); return 0; }
+        """
+
+    /// Builds `prog` (with -g and -rdynamic: the global functions are in .dynsym, the static
+    /// one only in .symtab) and its variants: stripped with a debuglink next to it, in
+    /// `.debug/`, with a debug file of the wrong CRC, linked to another build's debug
+    /// file, with MiniDebugInfo, and stripped with nothing.
+    static func buildVariants(in directory: URL, source: String = source) throws {
+        try source.write(to: directory.appendingPathComponent("prog.c"), atomically: true, encoding: .utf8)
+        try shell("""
+            gcc -O0 -g -fno-omit-frame-pointer -rdynamic -Wl,--build-id=0x\(uniqueBuildID()) -o prog prog.c
+            gcc -O0 -g -fno-omit-frame-pointer -rdynamic -Wl,--build-id=0x\(uniqueBuildID()) -o other prog.c
+            objcopy --only-keep-debug prog prog.debug
+            objcopy --only-keep-debug other other.debug
+            strip --strip-all -o linked prog
+            objcopy --add-gnu-debuglink=prog.debug linked
+            mkdir -p next dot/.debug wrongcrc otherbuild
+            cp linked next/prog-linked; cp prog.debug next/prog.debug
+            cp linked dot/prog-linked; cp prog.debug dot/.debug/prog.debug
+            cp linked wrongcrc/prog-linked; cp prog.debug wrongcrc/prog.debug; printf x >> wrongcrc/prog.debug
+            # A debuglink whose CRC is right but whose file is another build's.
+            cp other.debug otherbuild/prog.debug
+            strip --strip-all -o otherbuild/prog-linked prog
+            (cd otherbuild && objcopy --add-gnu-debuglink=prog.debug prog-linked)
+            # MiniDebugInfo, the Fedora way.
+            nm -D prog --format=posix --defined-only | awk '{ print $1 }' | sort > dynsyms
+            nm prog --format=posix --defined-only | awk '{ if ($2 == "T" || $2 == "t" || $2 == "D") print $1 }' | sort > funcsyms
+            comm -13 dynsyms funcsyms > keep_symbols
+            objcopy --only-keep-debug prog mini.debug
+            objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols=keep_symbols mini.debug
+            rm -f mini.debug.xz; xz mini.debug
+            strip --strip-all -R .comment -o prog-mini prog
+            objcopy --add-section .gnu_debugdata=mini.debug.xz prog-mini
+            strip --strip-all -o prog-stripped prog
+            """, in: directory)
+    }
+
+    /// The names in a loaded table.
+    static func names(_ symbols: LoadedSymbols) -> Set<String> {
+        Set((0..<symbols.table.count).map { symbols.table.name($0) })
+    }
+
+    static func load(_ path: String, cacheDirectory: String = "/nonexistent") -> LoadedSymbols {
+        let dso = DSO(path: path, expectedBuildID: nil, cache: SymbolCache(capacity: 4))
+        return dso.load(cacheDirectory: cacheDirectory, logger: Logger(label: "test"))
+    }
+
+    /// Maps `binary`'s executable segment for process `pid` as the loader would, at `base`,
+    /// and returns the address at which the function `name` of `reference` (an unstripped
+    /// build of the same program) lies.
+    static func mapText(_ symbolizer: Symbolizer, pid: Int32, binary: String, base: UInt64 = 0x5555_0000_0000,
+                        function name: String, reference: String) throws -> UInt64 {
+        let image = try ELFImage.open(path: binary).get()
+        let text = try #require(image.segments.first { $0.executable })
+        symbolizer.mmap(pid: pid, start: base + text.fileOffset, length: text.fileSize, pageOffset: text.fileOffset,
+                        filename: binary, buildID: nil, isKernel: false)
+        let full = try ELFImage.open(path: reference).get().functionSymbols(from: .symtab)
+        let symbol = try #require(full.symbols.first { full.strings.cString(Int($0.nameOffset), maxLength: name.utf8.count + 1) == name })
+        return base + (symbol.start - text.virtualAddress + text.fileOffset)
+    }
+}
+
+@Suite("CRC-32 of .gnu_debuglink")
+struct CRC32Tests {
+    /// The bitwise definition, to check the table-driven one against.
+    static func reference(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        return ~crc
+    }
+
+    @Test("known vectors (zlib's crc32)")
+    func vectors() {
+        #expect(CRC32.checksum([]) == 0)
+        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+        #expect(CRC32.checksum(Array("The quick brown fox jumps over the lazy dog".utf8)) == 0x414F_A339)
+        #expect(CRC32.checksum([0]) == 0xD202_EF8D)
+        #expect(CRC32.checksum([UInt8](repeating: 0xFF, count: 32)) == 0xFF6C_AB0B)
+    }
+
+    @Test("every length and alignment agrees with the bitwise definition; updates chain")
+    func lengths() {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<300).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for length in 0...bytes.count {
+            #expect(CRC32.checksum(Array(bytes[0..<length])) == Self.reference(Array(bytes[0..<length])), "length \(length)")
+        }
+        for split in [0, 1, 7, 8, 9, 150, 300] {
+            let first = bytes[0..<split].withUnsafeBytes { CRC32.update(0, $0) }
+            let both = bytes[split...].withUnsafeBytes { CRC32.update(first, $0) }
+            #expect(both == CRC32.checksum(bytes), "split at \(split)")
+        }
+    }
+
+    @Test("a file's CRC is the one objcopy --add-gnu-debuglink records")
+    func matchesObjcopy() throws {
+        let directory = try Tools.scratch()
+        try Tools.buildVariants(in: directory)
+        let link = try #require(try ELFImage.open(path: directory.appendingPathComponent("linked").path).get().debugLink)
+        #expect(link.name == "prog.debug")
+        let crc = try CRC32.checksum(ofFile: directory.appendingPathComponent("prog.debug").path).get()
+        #expect(crc == link.crc)
+        let bytes = try [UInt8](Data(contentsOf: directory.appendingPathComponent("prog.debug")))
+        #expect(CRC32.checksum(bytes) == link.crc)
+        #expect(try ELFImage.open(path: directory.appendingPathComponent("prog").path).get().debugLink == nil)
+    }
+}
+
+@Suite("xz decoding (MiniDebugInfo)")
+struct XZTests {
+    static func sample(_ count: Int) -> [UInt8] {
+        var state: UInt32 = 12345
+        return (0..<count).map { index in
+            state = state &* 1_103_515_245 &+ 12345
+            return index % 3 == 0 ? UInt8(truncatingIfNeeded: state >> 16) : UInt8(truncatingIfNeeded: index / 100)
+        }
+    }
+
+    @Test("a blob made by the xz tool decodes to the original bytes; concatenated streams too")
+    func roundTrip() throws {
+        let directory = try Tools.scratch()
+        let original = Self.sample(300_000)
+        try Data(original).write(to: directory.appendingPathComponent("blob"))
+        try Data(Array("second stream".utf8)).write(to: directory.appendingPathComponent("tail"))
+        try Tools.shell("xz -k -T1 blob && xz -k tail && cat blob.xz tail.xz > both.xz", in: directory)
+        let compressed = try [UInt8](Data(contentsOf: directory.appendingPathComponent("blob.xz")))
+        #expect(compressed.count < original.count)
+        #expect(try XZDecompressor.decompress(compressed, limit: 1 << 20).get() == original)
+        #expect(try XZDecompressor.decompress(compressed, limit: original.count).get() == original, "a limit equal to the size is enough")
+        let both = try [UInt8](Data(contentsOf: directory.appendingPathComponent("both.xz")))
+        #expect(try XZDecompressor.decompress(both, limit: 1 << 20).get() == original + Array("second stream".utf8))
+    }
+
+    @Test("too large, truncated, corrupt and non-xz input fail with a message")
+    func failures() throws {
+        let directory = try Tools.scratch()
+        let original = Self.sample(100_000)
+        try Data(original).write(to: directory.appendingPathComponent("blob"))
+        try Tools.shell("xz -k blob", in: directory)
+        let compressed = try [UInt8](Data(contentsOf: directory.appendingPathComponent("blob.xz")))
+        func failure(_ input: [UInt8], limit: Int = 1 << 20) -> String? {
+            if case .failure(let error) = XZDecompressor.decompress(input, limit: limit) { return error.message }
+            return nil
+        }
+        #expect(failure(compressed, limit: original.count - 1)?.contains("exceeds") == true)
+        #expect(failure(Array(compressed.dropLast(12))) != nil, "truncated")
+        var corrupt = compressed
+        corrupt[corrupt.count / 2] ^= 0x55
+        #expect(failure(corrupt) != nil, "corrupt")
+        #expect(failure(Array("not xz at all, just text".utf8)) == "not xz data")
+        #expect(failure([]) != nil)
+    }
+}
+
+@Suite("Symbol sources: debug files, MiniDebugInfo, dynsym", .serialized)
+struct SymbolSourceTests {
+    @Test("each source supplies the static function; stripped binaries keep only .dynsym")
+    func sources() throws {
+        let directory = try Tools.scratch()
+        try Tools.buildVariants(in: directory)
+        func load(_ name: String) -> LoadedSymbols { Tools.load(directory.appendingPathComponent(name).path) }
+
+        let own = load("prog")
+        #expect(own.origin.hasSuffix("prog .symtab"))
+        #expect(Tools.names(own).isSuperset(of: ["unit_global", "unit_static", "main"]))
+
+        for variant in ["next/prog-linked", "dot/prog-linked"] {
+            let linked = load(variant)
+            #expect(linked.origin.hasSuffix("prog.debug .symtab"), "\(variant): \(linked.origin)")
+            #expect(Tools.names(linked).isSuperset(of: ["unit_global", "unit_static", "main"]), "\(variant)")
+            #expect(!linked.segments.isEmpty, "addresses map through the binary's PT_LOAD")
+        }
+        for variant in ["wrongcrc/prog-linked", "otherbuild/prog-linked"] {
+            let ignored = load(variant)
+            #expect(ignored.origin.hasSuffix(".dynsym"), "\(variant): \(ignored.origin)")
+            #expect(!Tools.names(ignored).contains("unit_static"), "\(variant)")
+            #expect(Tools.names(ignored).contains("unit_global"), "\(variant): -rdynamic put it in .dynsym")
+        }
+
+        let mini = load("prog-mini")
+        #expect(mini.origin.hasSuffix(".gnu_debugdata+.dynsym"), "\(mini.origin)")
+        #expect(Tools.names(mini).isSuperset(of: ["unit_global", "unit_static", "main"]))
+
+        let stripped = load("prog-stripped")
+        #expect(stripped.origin.hasSuffix(".dynsym"))
+        #expect(!Tools.names(stripped).contains("unit_static"))
+    }
+
+    @Test("a debuglink is searched next to the binary, in .debug/, then under /usr/lib/debug")
+    func debugLinkOrder() {
+        #expect(SymbolSources.debugLinkCandidates(binary: "/opt/app/bin/tool", name: "tool.debug")
+                == ["/opt/app/bin/tool.debug", "/opt/app/bin/.debug/tool.debug", "/usr/lib/debug/opt/app/bin/tool.debug"])
+        #expect(SymbolSources.debugLinkCandidates(binary: "/tool", name: "tool.debug")
+                == ["/tool.debug", "/.debug/tool.debug", "/usr/lib/debug/tool.debug"])
+        #expect(SymbolSources.debugLinkCandidates(binary: "/bin/tool", name: "../etc/passwd").isEmpty, "names are file names only")
+    }
+
+    @Test("a debug file's symbols resolve at the stripped binary's addresses; [basename] and [unknown]")
+    func resolveThroughDebugLink() throws {
+        let directory = try Tools.scratch()
+        try Tools.buildVariants(in: directory)
+        let reference = directory.appendingPathComponent("prog").path
+        func symbolizer() -> Symbolizer {
+            let symbolizer = Symbolizer(kernel: nil, buildIDs: [:], cacheDirectory: directory.path, logger: Logger(label: "test"))
+            symbolizer.symbolCache = SymbolCache(capacity: 8)
+            return symbolizer
+        }
+        // All variants have one build id: each gets a cache of its own here.
+        for variant in ["next/prog-linked", "prog-mini", "wrongcrc/prog-linked", "prog-stripped"] {
+            let binary = directory.appendingPathComponent(variant).path
+            let fresh = symbolizer()
+            let address = try Tools.mapText(fresh, pid: 1, binary: binary, function: "unit_static", reference: reference)
+            let name = fresh.name(of: fresh.resolveUser(pid: 1, address: address + 4, isReturnAddress: false))
+            let expected = variant.hasPrefix("next") || variant.hasPrefix("prog-mini") ? "unit_static" : "[\(URL(fileURLWithPath: binary).lastPathComponent)]"
+            #expect(name == expected, "\(variant)")
+        }
+        // One cache: symbols found for a build id (here through the debuglink) serve every
+        // copy of that build, stripped or not.
+        let shared = symbolizer()
+        for (pid, variant) in [(Int32(1), "next/prog-linked"), (2, "prog-stripped")] {
+            let address = try Tools.mapText(shared, pid: pid, binary: directory.appendingPathComponent(variant).path,
+                                            function: "unit_static", reference: reference)
+            #expect(shared.name(of: shared.resolveUser(pid: pid, address: address + 4, isReturnAddress: false)) == "unit_static", "\(variant)")
+        }
+        #expect(shared.symbolCache.loadCount == 1)
+        let symbolizer = shared
+        // An address outside any mapping stays [unknown].
+        #expect(symbolizer.name(of: symbolizer.resolveUser(pid: 1, address: 0x10, isReturnAddress: false)) == "[unknown]")
+        #expect(symbolizer.name(of: symbolizer.resolveUser(pid: 99, address: 0x5555_0000_1000, isReturnAddress: true)) == "[unknown]")
+    }
+}
+
+@Suite("The symbol table cache", .serialized)
+struct SymbolCacheTests {
+    static func table(_ key: String, symbols: Int = 1) -> LoadedSymbols {
+        var strings: [UInt8] = [0]
+        var entries: [ELFSymbol] = []
+        for index in 0..<symbols {
+            entries.append(ELFSymbol(start: UInt64(0x1000 + index * 16), size: 16, nameOffset: UInt32(strings.count), binding: 1))
+            strings.append(contentsOf: Array("\(key)_\(index)".utf8) + [0])
+        }
+        let view = ByteView(strings)
+        return LoadedSymbols(key: key, path: "/\(key)", origin: "test", segments: [],
+                             table: SymbolTable(symbols: entries, strings: view), strings: [view])
+    }
+
+    @Test("least recently used tables are evicted and released; hits do not load")
+    func eviction() {
+        let cache = SymbolCache(capacity: 2)
+        weak var firstB: LoadedSymbols?
+        do {
+            _ = cache.symbols(forKey: "a") { Self.table("a") }
+            let b = cache.symbols(forKey: "b") { Self.table("b") }
+            firstB = b
+            #expect(cache.loadCount == 2)
+            let again = cache.symbols(forKey: "a") { Issue.record("a was cached"); return Self.table("a") }
+            #expect(again.key == "a")
+            #expect(cache.loadCount == 2, "a hit does not load")
+            // "b" is now the least recently used: "c" evicts it, not "a".
+            _ = cache.symbols(forKey: "c") { Self.table("c") }
+        }
+        #expect(cache.loadCount == 3)
+        #expect(cache.count == 2)
+        #expect(cache.contains("a") && cache.contains("c") && !cache.contains("b"))
+        #expect(firstB == nil, "an evicted table nobody holds is released")
+        let reloaded = cache.symbols(forKey: "b") { Self.table("b") }
+        #expect(reloaded.table.name(0) == "b_0")
+        #expect(cache.loadCount == 4, "an evicted table is loaded again when needed")
+        #expect(!cache.contains("a"), "reloading b evicted a, then the least recent")
+    }
+
+    @Test("tables without symbols are not kept")
+    func emptyTables() {
+        let cache = SymbolCache(capacity: 4)
+        for _ in 0..<3 {
+            _ = cache.symbols(forKey: "empty") { LoadedSymbols(key: "empty", path: "/x", origin: "", segments: [], table: SymbolTable(), strings: []) }
+        }
+        #expect(cache.loadCount == 3)
+        #expect(cache.count == 0)
+    }
+
+    static func compile(_ source: String, named name: String, in directory: URL, buildID: String? = Tools.uniqueBuildID()) throws -> String {
+        try source.write(to: directory.appendingPathComponent(name + ".c"), atomically: true, encoding: .utf8)
+        let flag = buildID.map { "-Wl,--build-id=0x\($0)" } ?? "-Wl,--build-id=none"
+        try Tools.shell("gcc -O0 \(flag) -o \(name) \(name).c", in: directory)
+        return directory.appendingPathComponent(name).path
+    }
+
+    @Test("a thousand processes running one binary, under twenty paths, load its symbols once")
+    func thousandProcesses() throws {
+        let directory = try Tools.scratch()
+        let binary = try Self.compile("int cache_probe(int x) { return x * 3; }\nint main(void) { return cache_probe(1); }\n",
+                                      named: "prog", in: directory)
+        var paths: [String] = []
+        for index in 0..<20 {
+            let link = directory.appendingPathComponent("link\(index)").path
+            try FileManager.default.linkItem(atPath: binary, toPath: link)
+            paths.append(link)
+        }
+        let cache = SymbolCache(capacity: 16)
+        func run(_ symbolizer: Symbolizer) throws -> Set<Int32> {
+            var frames = Set<Int32>()
+            for pid in Int32(1)...1000 {
+                let address = try Tools.mapText(symbolizer, pid: pid, binary: paths[Int(pid) % paths.count], function: "cache_probe", reference: binary)
+                let frame = symbolizer.resolveUser(pid: pid, address: address + 2, isReturnAddress: false)
+                #expect(symbolizer.name(of: frame) == "cache_probe")
+                frames.insert(frame)
+            }
+            return frames
+        }
+        let first = Symbolizer(kernel: nil, buildIDs: [:], cacheDirectory: directory.path, logger: Logger(label: "test"))
+        first.symbolCache = cache
+        let frames = try run(first)
+        #expect(cache.loadCount == 1, "one binary (one build id) is loaded once")
+        #expect(frames.count == 1, "and its symbols have one frame id, whatever the path")
+        // A new symbolizer (the daemon rebuilds its own) reuses the cached table.
+        let second = Symbolizer(kernel: nil, buildIDs: [:], cacheDirectory: directory.path, logger: Logger(label: "test"))
+        second.symbolCache = cache
+        _ = try run(second)
+        #expect(cache.loadCount == 1)
+    }
+
+    @Test("without a build id, hard links share a table by device and inode; a copy does not")
+    func inodeKey() throws {
+        let directory = try Tools.scratch()
+        let binary = try Self.compile("int inode_probe(int x) { return x * 5; }\nint main(void) { return inode_probe(1); }\n",
+                                      named: "prog", in: directory, buildID: nil)
+        #expect(try ELFImage.open(path: binary).get().buildID == nil)
+        let link = directory.appendingPathComponent("hardlink").path, copy = directory.appendingPathComponent("copy").path
+        try FileManager.default.linkItem(atPath: binary, toPath: link)
+        try FileManager.default.copyItem(atPath: binary, toPath: copy)
+        let cache = SymbolCache(capacity: 16)
+        let symbolizer = Symbolizer(kernel: nil, buildIDs: [:], cacheDirectory: directory.path, logger: Logger(label: "test"))
+        symbolizer.symbolCache = cache
+        for (pid, path) in [(Int32(1), binary), (2, link), (3, copy)] {
+            let address = try Tools.mapText(symbolizer, pid: pid, binary: path, function: "inode_probe", reference: binary)
+            #expect(symbolizer.name(of: symbolizer.resolveUser(pid: pid, address: address, isReturnAddress: false)) == "inode_probe")
+            #expect(cache.loadCount == (pid < 3 ? 1 : 2), "after \(path)")
+        }
+    }
+
+    @Test("frame ids handed out before an eviction still name their symbols")
+    func framesSurviveEviction() throws {
+        let directory = try Tools.scratch()
+        let alpha = try Self.compile("int alpha_probe(int x) { return x * 3; }\nint main(void) { return alpha_probe(1); }\n", named: "alpha", in: directory)
+        let beta = try Self.compile("int beta_probe(int x) { return x * 7; }\nint main(void) { return beta_probe(1); }\n", named: "beta", in: directory)
+        let cache = SymbolCache(capacity: 1)
+        let symbolizer = Symbolizer(kernel: nil, buildIDs: [:], cacheDirectory: directory.path, logger: Logger(label: "test"))
+        symbolizer.symbolCache = cache
+        let alphaAddress = try Tools.mapText(symbolizer, pid: 1, binary: alpha, function: "alpha_probe", reference: alpha)
+        let betaAddress = try Tools.mapText(symbolizer, pid: 2, binary: beta, function: "beta_probe", reference: beta)
+        let alphaFrame = symbolizer.resolveUser(pid: 1, address: alphaAddress, isReturnAddress: false)
+        let betaFrame = symbolizer.resolveUser(pid: 2, address: betaAddress, isReturnAddress: false)
+        #expect(cache.loadCount == 2)
+        #expect(cache.count == 1, "beta evicted alpha")
+        // alpha's frame was never named: its table is loaded again to name it.
+        #expect(symbolizer.name(of: alphaFrame) == "alpha_probe")
+        #expect(cache.loadCount == 3)
+        #expect(symbolizer.name(of: betaFrame) == "beta_probe")
+        // Reloaded tables keep their frame ids: the same symbol is the same frame.
+        let alphaAgain = try Tools.mapText(symbolizer, pid: 4, binary: alpha, base: 0x6000_0000_0000, function: "alpha_probe", reference: alpha)
+        #expect(symbolizer.resolveUser(pid: 4, address: alphaAgain, isReturnAddress: false) == alphaFrame)
+    }
+}
