@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "flamed",
             dependencies: [
-                "FlamedDaemon", "FlamedLive", "FlamedReport", "FlameRender", "FlamedSystem",
+                "FlamedDaemon", "FlamedLive", "FlamedReport", "Symbolizer", "FlameRender", "FlamedSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -17,3 +17,13 @@ char *flamed_shim_cxa_demangle(const char *mangled) {
 unsigned long flamed_shim_vdso_base(void) {
     return getauxval(AT_SYSINFO_EHDR);
 }
+
+#include <malloc.h>
+
+void flamed_shim_malloc_limit_arenas(int count) {
+    mallopt(M_ARENA_MAX, count);
+}
+
+void flamed_shim_malloc_trim(void) {
+    malloc_trim(0);
+}

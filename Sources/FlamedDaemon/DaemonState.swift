@@ -94,6 +94,7 @@ public final class DaemonState: @unchecked Sendable {
                 || footprint.frames > caps.frames {
                 profile.rebuildSymbolizer()
                 symbolizerRebuilds += 1
+                HeapTuning.releaseFreeMemory()
                 logger.info("rebuilt the symbol caches from /proc", metadata: ["spaces": "\(footprint.spaces)", "binaries": "\(footprint.binaries)"])
             }
         }
@@ -106,6 +107,7 @@ public final class DaemonState: @unchecked Sendable {
         profile.replaceTree(compacted)
         nodesAfterCompaction = compacted.nodeCount
         compactions += 1
+        HeapTuning.releaseFreeMemory()
         logger.debug("compacted the window tree", metadata: ["nodes": "\(nodes) -> \(compacted.nodeCount)"])
     }
 
@@ -223,9 +225,8 @@ public final class DaemonState: @unchecked Sendable {
         }
     }
 
+    /// ISO 8601 in UTC, e.g. `2026-11-25T14:30:01Z`.
     static func utc(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
+        UTCTime.format(Int(date.timeIntervalSince1970), pattern: "%Y-%m-%dT%H:%M:%SZ")
     }
 }

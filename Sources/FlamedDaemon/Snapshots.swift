@@ -99,11 +99,10 @@ public final class SnapshotWriter: @unchecked Sendable {
 
     /// `20261125T143001.123Z`: sortable, unique per millisecond.
     static func timestamp(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss.SSS'Z'"
-        return formatter.string(from: date)
+        let seconds = date.timeIntervalSince1970
+        let milliseconds = Int((seconds - seconds.rounded(.down)) * 1000)
+        let text = String(milliseconds)
+        return UTCTime.format(Int(seconds), pattern: "%Y%m%dT%H%M%S") + "." + String(repeating: "0", count: 3 - text.count) + text + "Z"
     }
 
     /// Removes all but the newest `keep` snapshots (a snapshot is all formats of one timestamp).

@@ -73,10 +73,29 @@ public final class SymbolCache: Sendable {
     private struct State {
         var slots: [String: (slot: Slot, lastUse: UInt64)] = [:]
         var clock: UInt64 = 0
+        /// Symbols held per cached key, and their sum.
+        var sizes: [String: Int] = [:]
+        var totalSymbols = 0
+        /// Most symbols held in all (about 17 bytes each); past it the least recently used go.
+        var symbolBudget = Int.max
     }
 
     private let state = Mutex(State())
     private let loads = Atomic<Int>(0)
+
+    /// Bounds the symbols the cache holds in all (a long-running daemon sets this; a
+    /// one-shot report keeps every table it loads).
+    public func limit(symbols budget: Int) {
+        state.withLock { $0.symbolBudget = max(budget, 1) }
+    }
+
+    /// Symbols held in all.
+    public var totalSymbols: Int { state.withLock { $0.totalSymbols } }
+
+    private static func evict(_ key: String, from state: inout State) {
+        state.slots[key] = nil
+        if let size = state.sizes.removeValue(forKey: key) { state.totalSymbols -= size }
+    }
 
     public init(capacity: Int) {
         self.capacity = max(capacity, 1)
@@ -107,7 +126,7 @@ public final class SymbolCache: Sendable {
             state.slots[key] = (created, state.clock)
             while state.slots.count > capacity {
                 guard let oldest = state.slots.min(by: { $0.value.lastUse < $1.value.lastUse })?.key, oldest != key else { break }
-                state.slots[oldest] = nil
+                Self.evict(oldest, from: &state)
             }
             return created
         }
@@ -118,9 +137,20 @@ public final class SymbolCache: Sendable {
             if loaded.count > 0 { value = loaded }
             return (loaded, loaded.count > 0)
         }
-        if !cached {
-            state.withLock { state in
-                if let current = state.slots[key], current.slot === slot { state.slots[key] = nil }
+        state.withLock { state in
+            guard let current = state.slots[key], current.slot === slot else { return }
+            if !cached {
+                state.slots[key] = nil
+                return
+            }
+            if state.sizes[key] == nil {
+                state.sizes[key] = result.count
+                state.totalSymbols += result.count
+            }
+            while state.totalSymbols > state.symbolBudget {
+                guard let oldest = state.slots.filter({ $0.key != key && state.sizes[$0.key] != nil })
+                    .min(by: { $0.value.lastUse < $1.value.lastUse })?.key else { break }
+                Self.evict(oldest, from: &state)
             }
         }
         return result
@@ -128,6 +158,10 @@ public final class SymbolCache: Sendable {
 
     /// Forgets every table (DSOs holding one keep it until they let go).
     public func removeAll() {
-        state.withLock { $0.slots.removeAll() }
+        state.withLock {
+            $0.slots.removeAll()
+            $0.sizes.removeAll()
+            $0.totalSymbols = 0
+        }
     }
 }

@@ -40,6 +40,8 @@ struct RunCommand: ParsableCommand {
     var verbose = false
 
     static let defaultConfigPath = "/etc/flamed/flamed.toml"
+    /// Symbols the daemon keeps loaded at once; least recently used tables go first.
+    static let symbolBudget = 600_000
 
     func validate() throws {
         if let socket, !socket.hasPrefix("/") { throw ValidationError("--socket needs an absolute path") }
@@ -62,6 +64,10 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        // A daemon runs for months: two malloc arenas instead of one per thread, and a
+        // bounded symbol cache (about 17 bytes per symbol), keep its memory flat.
+        HeapTuning.limitArenas(2)
+        SymbolCache.shared.limit(symbols: Self.symbolBudget)
         var logger = Logger(label: "flamed") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = verbose ? .debug : .info
         let settings: DaemonConfig

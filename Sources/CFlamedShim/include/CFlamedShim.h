@@ -22,4 +22,14 @@ char *flamed_shim_cxa_demangle(const char *mangled);
 /// Why it exists: `getauxval` and AT_SYSINFO_EHDR come from <sys/auxv.h>, which is not part
 /// of Swift's Glibc module.
 unsigned long flamed_shim_vdso_base(void);
+
+/// Limits glibc malloc to `count` arenas. Why: each thread that allocates gets its own arena
+/// by default, and freed memory stays in it, so a long-running daemon with a few threads
+/// holds several arenas' worth of free memory; `mallopt` lives in <malloc.h>, which Swift's
+/// Glibc module leaves out.
+void flamed_shim_malloc_limit_arenas(int count);
+
+/// Returns free heap memory to the kernel (`malloc_trim(0)`, which also releases free
+/// pages inside every arena). Why: <malloc.h> is not part of Swift's Glibc module.
+void flamed_shim_malloc_trim(void);
 #endif
