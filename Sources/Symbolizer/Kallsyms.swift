@@ -9,10 +9,13 @@ public struct KernelSymbols: Sendable {
     /// without CAP_SYSLOG) hides them. The table is then empty.
     public let addressesHidden: Bool
 
-    /// Parses kallsyms text. Only text, weak, data and bss symbols are kept (perf's filter);
-    /// names are read in place, without their `\t[module]` suffix.
+    /// Parses kallsyms text. Only text, weak, data and bss symbols are kept (perf's filter).
+    /// Their names (with any `\t[module]` suffix, which perf compares) are copied into a
+    /// compact string table, so the addresses and types of /proc/kallsyms's several MiB of
+    /// text are not kept.
     public init(parsing view: ByteView) {
         var entries: [ELFSymbol] = []
+        var names: [UInt8] = []
         var modules: [Bool] = []
         var text: UInt64?
         var anyAddress = false
@@ -20,6 +23,7 @@ public struct KernelSymbols: Sendable {
             guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
             let count = bytes.count
             entries.reserveCapacity(count / 40)
+            names.reserveCapacity(count / 2)
             modules.reserveCapacity(count / 40)
             var index = 0
             while index < count {
@@ -48,12 +52,15 @@ public struct KernelSymbols: Sendable {
                     text = address
                 }
                 if address != 0 { anyAddress = true }
-                entries.append(ELFSymbol(start: address, size: 0, nameOffset: UInt32(truncatingIfNeeded: nameStart), binding: binding))
+                entries.append(ELFSymbol(start: address, size: 0, nameOffset: UInt32(truncatingIfNeeded: names.count), binding: binding))
+                names.append(contentsOf: UnsafeBufferPointer(start: base + nameStart, count: lineEnd - nameStart))
+                names.append(10)
                 modules.append(nameEnd < lineEnd)
             }
         }
         addressesHidden = !entries.isEmpty && !anyAddress
-        table = addressesHidden ? SymbolTable() : SymbolTable(symbols: entries, strings: view, moduleFlags: modules)
+        table = addressesHidden ? SymbolTable()
+            : SymbolTable(symbols: entries, strings: ByteView(storage: ByteStorage(copying: names)), moduleFlags: modules)
         textAddress = addressesHidden ? nil : text
     }
 
