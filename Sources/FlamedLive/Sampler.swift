@@ -322,7 +322,10 @@ public final class Sampler: RecordDecoding {
             pending.append((recordTime(record, type: type), sequence, record))
             sequence &+= 1
             offset += size
-            if let onSideband, let decoded = MappingSideband.relevant(record, type: type, decoder: self) { onSideband(decoded) }
+            // Without a running side band, the main rings are the first to see new mappings.
+            if sideband == nil, let onSideband, let decoded = MappingSideband.relevant(record, type: type, decoder: self) {
+                onSideband(decoded)
+            }
         }
     }
 
