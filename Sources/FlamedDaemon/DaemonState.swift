@@ -141,14 +141,10 @@ public final class DaemonState: @unchecked Sendable {
             var context = ProfileContext(events: [event], samples: samples, lost: profile.lost, throttled: profile.throttled)
             context.frequency = frequency
             context.cpusOnline = cpus
-            var names = utsname()
-            if uname(&names) == 0 {
-                func text<T>(_ field: T) -> String {
-                    withUnsafeBytes(of: field) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                }
-                context.hostname = text(names.nodename)
-                context.osRelease = text(names.release)
-                context.arch = text(names.machine)
+            if let host = HostInfo.current() {
+                context.hostname = host.hostname
+                context.osRelease = host.osRelease
+                context.arch = host.arch
             }
             let start = wallNow.addingTimeInterval(-Double(now - since) / 1e9)
             context.windowStart = Self.utc(start)

@@ -79,30 +79,42 @@ public struct RollingWindow: Sendable {
     /// `keepProcess` chooses process nodes (children of the root) by name.
     public func snapshot(of tree: FlameTree, since: UInt64 = 0, keepProcess: (String) -> Bool = { _ in true }) -> FlameTree {
         let counts = counts(since: since)
+        var (result, mapped) = Self.copyPaths(of: counts.keys, from: tree, keepProcess: keepProcess)
+        for (leaf, count) in counts where Int(leaf) < tree.nodeCount && mapped[Int(leaf)] != FlameTree.none {
+            result.add(count, to: mapped[Int(leaf)])
+        }
+        return result
+    }
+
+    /// A new tree with the root-to-node paths of `nodes` copied from `tree` (children in
+    /// `tree`'s order), leaving out the processes `keepProcess` refuses; and each old node's
+    /// id in it (`FlameTree.none` for nodes not copied).
+    static func copyPaths(of nodes: some Sequence<Int32>, from tree: FlameTree,
+                          keepProcess: (String) -> Bool = { _ in true }) -> (FlameTree, [Int32]) {
         var result = FlameTree()
         var mapped = [Int32](repeating: FlameTree.none, count: tree.nodeCount)
         mapped[0] = FlameTree.root
         var needed = [Bool](repeating: false, count: tree.nodeCount)
-        for leaf in counts.keys where Int(leaf) < tree.nodeCount {
-            var node = leaf
+        for start in nodes where Int(start) < tree.nodeCount {
+            var node = start
             while node > 0 && !needed[Int(node)] {
                 needed[Int(node)] = true
                 node = tree.nodeParent[Int(node)]
             }
         }
-        var dropped = [Bool](repeating: false, count: tree.nodeCount)
         for node in 1..<tree.nodeCount where needed[node] {
             let parent = Int(tree.nodeParent[node])
-            if dropped[parent] || (parent == 0 && !keepProcess(tree.name(of: Int32(node)))) {
-                dropped[node] = true
-                continue
-            }
+            guard mapped[parent] != FlameTree.none, parent != 0 || keepProcess(tree.name(of: Int32(node))) else { continue }
             mapped[node] = result.child(of: mapped[parent], name: result.intern(tree.name(of: Int32(node))), kind: tree.nodeKind[node])
         }
-        for (leaf, count) in counts where Int(leaf) < tree.nodeCount && !dropped[Int(leaf)] {
-            result.add(count, to: mapped[Int(leaf)])
-        }
-        return result
+        return (result, mapped)
+    }
+
+    /// The process node (a child of the root) above `node`, or `node` itself.
+    static func processNode(of node: Int32, in tree: FlameTree) -> Int32 {
+        var process = node
+        while process > 0 && tree.nodeParent[Int(process)] != FlameTree.root { process = tree.nodeParent[Int(process)] }
+        return process
     }
 
     /// Rebuilds `tree` from the stacks still in the window: the heaviest `maxStacks` keep
@@ -112,25 +124,9 @@ public struct RollingWindow: Sendable {
         let totals = counts()
         let ranked = totals.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
         let kept = Set(ranked.prefix(maxStacks).map(\.key))
-        var result = FlameTree()
-        var mapped = [Int32](repeating: FlameTree.none, count: tree.nodeCount)
-        mapped[0] = FlameTree.root
-        var needed = [Bool](repeating: false, count: tree.nodeCount)
-        for leaf in totals.keys where Int(leaf) < tree.nodeCount {
-            var node = leaf
-            // Pruned stacks keep only their process node.
-            if !kept.contains(leaf) {
-                while node > 0 && tree.nodeParent[Int(node)] != FlameTree.root { node = tree.nodeParent[Int(node)] }
-            }
-            while node > 0 && !needed[Int(node)] {
-                needed[Int(node)] = true
-                node = tree.nodeParent[Int(node)]
-            }
-        }
-        for node in 1..<tree.nodeCount where needed[node] {
-            mapped[node] = result.child(of: mapped[Int(tree.nodeParent[node])], name: result.intern(tree.name(of: Int32(node))),
-                                        kind: tree.nodeKind[node])
-        }
+        // Pruned stacks keep only their process node.
+        let copied = totals.keys.map { kept.contains($0) ? $0 : Self.processNode(of: $0, in: tree) }
+        var (result, mapped) = Self.copyPaths(of: copied, from: tree)
         let prunedName = result.intern("[pruned]")
         var remap: [Int32: Int32] = [:]
         var pruned: Set<Int32> = []
@@ -138,8 +134,7 @@ public struct RollingWindow: Sendable {
             if kept.contains(leaf) {
                 remap[leaf] = mapped[Int(leaf)]
             } else {
-                var process = leaf
-                while process > 0 && tree.nodeParent[Int(process)] != FlameTree.root { process = tree.nodeParent[Int(process)] }
+                let process = Self.processNode(of: leaf, in: tree)
                 let parent = process > 0 ? mapped[Int(process)] : FlameTree.root
                 remap[leaf] = result.child(of: parent, name: prunedName, kind: .user)
                 // A [pruned] frame folded again was counted when it was first folded.

@@ -32,10 +32,7 @@ public final class SnapshotWriter: @unchecked Sendable {
     public init(state: DaemonState, logger: Logger) {
         self.state = state
         self.logger = logger
-        var names = utsname()
-        host = uname(&names) == 0
-            ? withUnsafeBytes(of: names.nodename) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            : "localhost"
+        host = HostInfo.current()?.hostname ?? "localhost"
     }
 
     /// Asks for a snapshot; returns at once. At most one is written at a time, and any

@@ -210,14 +210,10 @@ public final class LiveProfile {
     /// The context header for this profile: host, kernel, event, rate, window and counts.
     public func context(sampler: Sampler, commandLine: String?) -> ProfileContext {
         var context = ProfileContext(events: [sampler.eventName], samples: samples, lost: lost, throttled: throttled)
-        var names = utsname()
-        if uname(&names) == 0 {
-            func text<T>(_ field: T) -> String {
-                withUnsafeBytes(of: field) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            }
-            context.hostname = text(names.nodename)
-            context.osRelease = text(names.release)
-            context.arch = text(names.machine)
+        if let host = HostInfo.current() {
+            context.hostname = host.hostname
+            context.osRelease = host.osRelease
+            context.arch = host.arch
         }
         context.cpusOnline = sampler.cpus.count
         context.commandLine = commandLine

@@ -124,20 +124,7 @@ public final class ELFImage {
         let entries = Int(base.loadUnaligned(fromByteOffset: 0x3C, as: UInt16.self))
         let size = sectionOffset + entrySize * entries
         guard size > 64, size <= 1 << 20 else { return .failure(FileError(path: path, reason: "implausible vDSO size \(size)")) }
-        let copy = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
-        copy.copyMemory(from: base, byteCount: size)
-        guard let elf = elf_memory(copy.assumingMemoryBound(to: CChar.self), size) else {
-            copy.deallocate()
-            return .failure(FileError(path: path, reason: "libelf: \(String(cString: elf_errmsg(-1)))"))
-        }
-        switch finish(path: path, fd: -1, elf: elf) {
-        case .success(let image):
-            image.memory = copy
-            return .success(image)
-        case .failure(let error):
-            copy.deallocate()
-            return .failure(error)
-        }
+        return openCopy(of: UnsafeRawBufferPointer(start: base, count: size), path: path)
     }
 
 
@@ -146,8 +133,13 @@ public final class ELFImage {
     public static func open(memory bytes: [UInt8], path: String) -> Result<ELFImage, FileError> {
         guard versionReady else { return .failure(FileError(path: path, reason: "libelf version mismatch")) }
         guard bytes.count >= 64 else { return .failure(FileError(path: path, reason: "too short for an ELF file")) }
+        return bytes.withUnsafeBytes { openCopy(of: $0, path: path) }
+    }
+
+    /// Copies `bytes` into memory the image owns and opens it with libelf.
+    private static func openCopy(of bytes: UnsafeRawBufferPointer, path: String) -> Result<ELFImage, FileError> {
         let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 16)
-        bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        if let source = bytes.baseAddress { copy.copyMemory(from: source, byteCount: bytes.count) }
         guard let elf = elf_memory(copy.assumingMemoryBound(to: CChar.self), bytes.count) else {
             copy.deallocate()
             return .failure(FileError(path: path, reason: "libelf: \(String(cString: elf_errmsg(-1)))"))

@@ -32,16 +32,6 @@ public enum OutputFile {
             defer { close(fd) }
             return writeAll(fd: fd, bytes: bytes).mapError { FileError(path: path, reason: FileReader.describe($0), errno: $0) }
         }
-        if isDevice(path) {
-            // /dev/null, a FIFO or a terminal: there is nothing to replace atomically.
-            let fd = open(path, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                let code = Errno(rawValue: Glibc.errno)
-                return .failure(FileError(path: path, reason: "cannot write output: \(FileReader.describe(code))", errno: code))
-            }
-            defer { close(fd) }
-            return writeAll(fd: fd, bytes: bytes).mapError { FileError(path: path, reason: FileReader.describe($0), errno: $0) }
-        }
         let (directory, name) = split(path)
         if name.isEmpty || isDirectory(path) {
             return .failure(FileError(path: path, reason: "is a directory", errno: .isDirectory))

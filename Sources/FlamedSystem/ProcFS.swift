@@ -115,3 +115,20 @@ extension StringProtocol {
         return String(slice)
     }
 }
+
+/// This machine's name, kernel release and architecture (uname), for context headers.
+public struct HostInfo: Sendable {
+    public let hostname: String
+    public let osRelease: String
+    public let arch: String
+
+    /// The running system's, or nil when uname fails.
+    public static func current() -> HostInfo? {
+        var names = utsname()
+        guard uname(&names) == 0 else { return nil }
+        func text<T>(_ field: T) -> String {
+            withUnsafeBytes(of: field) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        }
+        return HostInfo(hostname: text(names.nodename), osRelease: text(names.release), arch: text(names.machine))
+    }
+}

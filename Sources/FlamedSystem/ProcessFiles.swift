@@ -367,21 +367,3 @@ public final class ProcessFiles: @unchecked Sendable {
         return fstat(fd, &info) == 0 && identity.matches(info)
     }
 }
-
-/// A file's device, inode, size and modification time: when one changes, the file changed.
-public struct FileVersion: Equatable, Sendable {
-    public let device: UInt64
-    public let inode: UInt64
-    public let size: Int64
-    public let modified: Int64
-
-    /// The version of the regular file at `path` (links followed), or nil.
-    public init?(path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-        device = UInt64(info.st_dev)
-        inode = UInt64(info.st_ino)
-        size = Int64(info.st_size)
-        modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-    }
-}

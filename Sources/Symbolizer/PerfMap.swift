@@ -10,7 +10,7 @@ import FlamedSystem
 final class PerfMap {
     /// The file, or nil when there is none to read (the process is gone and was never seen).
     let path: String?
-    private var file: FileVersion?
+    private var file: FileStamp?
     /// Bytes parsed so far (whole lines).
     private var consumed = 0
     private var starts: [UInt64] = []
@@ -41,7 +41,7 @@ final class PerfMap {
         checked = true
         lastCheck = now
         // Gone (deleted at exit, or its process's root with it): keep what was read.
-        guard let current = FileVersion(path: path) else { return false }
+        guard let current = FileStamp(path: path) else { return false }
         if let file, file == current { return false }
         var from = consumed
         var changed = false

@@ -34,11 +34,7 @@ struct ReportCommand: ParsableCommand {
     @Option(name: [.customShort("e"), .long], help: ArgumentHelp("Keep only this event (by the name perf shows, e.g. cpu-clock) when the file has several.", valueName: "event"))
     var event: String?
 
-    @Option(help: ArgumentHelp("Keep only these process ids (comma-separated).", valueName: "pid[,pid...]"))
-    var pid: String?
-
-    @Option(help: ArgumentHelp("Keep only processes with this name (comm).", valueName: "name"))
-    var comm: String?
+    @OptionGroup var processFilter: ProcessFilterOptions
 
     @Option(help: ArgumentHelp("Kernel symbols from this kallsyms file instead of the build-id cache or /proc/kallsyms.", valueName: "file"))
     var kallsyms: String?
@@ -57,11 +53,6 @@ struct ReportCommand: ParsableCommand {
 
     func validate() throws {
         if input.isEmpty { throw ValidationError("-i needs a file name or -") }
-        if let pid {
-            for part in pid.split(separator: ",", omittingEmptySubsequences: false) where Int32(part) == nil {
-                throw ValidationError("--pid: '\(part)' is not a process id")
-            }
-        }
         guard ["samples", "period"].contains(weight) else { throw ValidationError("--weight must be samples or period") }
         guard maxStack > 0 else { throw ValidationError("--max-stack must be positive") }
     }
@@ -88,8 +79,8 @@ struct ReportCommand: ParsableCommand {
 
         var options = ReportOptions(buildIDCache: Self.buildIDCache())
         options.eventName = event
-        options.pids = pid.map { Set($0.split(separator: ",").compactMap { Int32($0) }) }
-        options.comm = comm
+        options.pids = processFilter.pids.map(Set.init)
+        options.comm = processFilter.comm
         options.kallsymsPath = kallsyms
         options.weightByPeriod = weight == "period"
         options.maxStack = maxStack

@@ -21,11 +21,7 @@ struct SnapshotCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Only the last part of the window, e.g. 30s, 2m.", valueName: "duration"))
     var window: String?
 
-    @Option(help: ArgumentHelp("Keep only these process ids (comma-separated).", valueName: "pid[,pid...]"))
-    var pid: String?
-
-    @Option(help: ArgumentHelp("Keep only processes with this name (comm).", valueName: "name"))
-    var comm: String?
+    @OptionGroup var processFilter: ProcessFilterOptions
 
     @Option(help: ArgumentHelp("Keep only processes in this container (short or full id); their nodes are `comm (pid) [container ID]`.", valueName: "id"))
     var container: String?
@@ -37,11 +33,6 @@ struct SnapshotCommand: ParsableCommand {
             throw ValidationError("--container: '\(container)' is not a container id (hex digits, as docker ps shows)")
         }
         if let window, parseDuration(window) == nil { throw ValidationError("--window: '\(window)' is not a duration such as 30s, 5m or 1h") }
-        if let pid {
-            for part in pid.split(separator: ",", omittingEmptySubsequences: false) where Int32(part) == nil {
-                throw ValidationError("--pid: '\(part)' is not a process id")
-            }
-        }
     }
 
     func run() throws {
@@ -49,7 +40,7 @@ struct SnapshotCommand: ParsableCommand {
         if case .failure(let error) = OutputFile.checkWritable(outputPath) { fail(error.description) }
         let seconds = window.flatMap(parseDuration).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
         let request = ControlRequest(command: "snapshot", format: outputOptions.resolvedFormat.rawValue, windowSeconds: seconds,
-                                     pids: pid.map { $0.split(separator: ",").compactMap { Int32($0) } }, comm: comm,
+                                     pids: processFilter.pids, comm: processFilter.comm,
                                      container: container)
         switch ControlClient.send(request, socket: socketOption.socket) {
         case .failure(let error): fail(error.description)

@@ -191,8 +191,7 @@ enum Support {
     /// never returns, where the return address is the first byte after the caller; in the
     /// kernel perf then names the next symbol, a `__pfx_` padding symbol that is never
     /// executed. A perf frame named `__pfx_…` therefore matches whatever flamed has at
-    /// that position. So does a frame perf leaves as a mangled Swift name (`$s…`), which
-    /// flamed demangles. Every other frame must be identical.
+    /// that position; every other frame must be identical.
     static func agreement(_ candidate: [String: Int], _ reference: [String: Int], returnAddressAware: Bool = false) -> Double {
         let total = reference.values.reduce(0, +)
         guard total > 0 else { return 0 }
@@ -205,16 +204,13 @@ enum Support {
         }
         guard returnAddressAware else { return Double(same) / Double(total) }
         func pattern(_ path: String) -> [Substring] { path.split(separator: ";", omittingEmptySubsequences: false) }
-        func isWildcard(_ frame: Substring) -> Bool {
-            frame.hasPrefix("__pfx_") || frame.hasPrefix("$s") || frame.hasPrefix("_$s") || frame.hasPrefix("$S")
-        }
-        for (path, count) in reference where path.contains(";__pfx_") || path.contains(";$s") || path.contains(";_$s") || path.contains(";$S") {
+        for (path, count) in reference where path.contains(";__pfx_") {
             let wanted = pattern(path)
             var left = count - min(count, candidate[path] ?? 0)
             for (other, available) in remaining where available > 0 && left > 0 {
                 let frames = pattern(other)
                 guard frames.count == wanted.count,
-                      zip(frames, wanted).allSatisfy({ $0 == $1 || isWildcard($1) }) else { continue }
+                      zip(frames, wanted).allSatisfy({ $0 == $1 || $1.hasPrefix("__pfx_") }) else { continue }
                 let matched = min(left, available)
                 remaining[other] = available - matched
                 left -= matched
