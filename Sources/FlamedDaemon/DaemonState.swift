@@ -32,7 +32,8 @@ public final class DaemonState: @unchecked Sendable {
     public init(config: DaemonConfig, demangle: DemangleStyle = .perf, logger: Logger) {
         self.config = config
         self.logger = logger
-        profile = LiveProfile(buildIDCache: "/nonexistent", maxStack: 127, demangle: demangle, logger: logger)
+        profile = LiveProfile(cacheDirectory: PrivateFiles.cacheDirectory(), buildIDCache: "/nonexistent", maxStack: 127,
+                              demangle: demangle, logger: logger)
         profile.forgetsExitedProcesses = true
         window = RollingWindow(window: Self.nanoseconds(config.window.duration), maxStacks: config.window.maxStacks)
     }

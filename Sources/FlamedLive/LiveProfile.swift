@@ -16,6 +16,7 @@ public final class LiveProfile {
     public private(set) var symbolizer: Symbolizer
     private var builder: TreeBuilder
     private let kallsymsPath: String
+    private let cacheDirectory: String?
     private let buildIDCache: String
     private let maxStack: Int
     /// How frame names are demangled.
@@ -45,17 +46,19 @@ public final class LiveProfile {
     /// page cache when a new name is needed), so large binaries do not hold memory.
     static let filePageBudget = 12 << 20
 
-    /// Kernel symbols come from `kallsymsPath`; user symbols from the files the processes map,
+    /// Kernel symbols come from `kallsymsPath` (for /proc/kallsyms, through the per-boot
+    /// `KallsymsCache` in `cacheDirectory`); user symbols from the files the processes map,
     /// their names demangled in `demangle`.
-    public init(kallsymsPath: String = "/proc/kallsyms", buildIDCache: String, maxStack: Int, demangle: DemangleStyle = .perf,
-                logger: Logger) {
+    public init(kallsymsPath: String = "/proc/kallsyms", cacheDirectory: String? = nil, buildIDCache: String, maxStack: Int,
+                demangle: DemangleStyle = .perf, logger: Logger) {
         self.kallsymsPath = kallsymsPath
+        self.cacheDirectory = cacheDirectory
         self.buildIDCache = buildIDCache
         self.maxStack = maxStack
         self.demangle = demangle
         self.logger = logger
         var warnings: [String] = []
-        symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, buildIDCache: buildIDCache, demangle: demangle, logger: logger,
+        symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, cacheDirectory: cacheDirectory, buildIDCache: buildIDCache, demangle: demangle, logger: logger,
                                          warnings: &warnings)
         self.warnings = warnings
         builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack)
@@ -72,17 +75,25 @@ public final class LiveProfile {
             processes.open(pid: pid, path: path, start: start, end: end, identity: identity)
         }
         symbolizer.perfMapLocator = { pid in processes.perfMapPath(pid: pid) }
+        symbolizer.rereadsPerfMaps = true
         builder.processLabel = { pid in processes.container(of: pid).map { Self.containerLabel($0) } }
     }
 
     /// What follows `comm (pid)` in the node of a process in a container.
     public static func containerLabel(_ container: ContainerID) -> String { " [container \(container.short)]" }
 
-    private static func makeSymbolizer(kallsymsPath: String, buildIDCache: String, demangle: DemangleStyle, logger: Logger,
-                                       warnings: inout [String]) -> Symbolizer {
+    private static func makeSymbolizer(kallsymsPath: String, cacheDirectory: String?, buildIDCache: String, demangle: DemangleStyle,
+                                       logger: Logger, warnings: inout [String]) -> Symbolizer {
         var kernel: KernelSymbols?
-        if case .success(let bytes) = FileReader.map(path: kallsymsPath) {
-            let symbols = KernelSymbols(parsing: bytes)
+        let loaded: KernelSymbols?
+        if kallsymsPath == "/proc/kallsyms" {
+            loaded = KallsymsCache.runningKernel(directory: cacheDirectory, logger: logger)
+        } else if case .success(let bytes) = FileReader.map(path: kallsymsPath) {
+            loaded = KernelSymbols(parsing: bytes)
+        } else {
+            loaded = nil
+        }
+        if let symbols = loaded {
             if symbols.table.count > 0 {
                 kernel = symbols
             } else if symbols.addressesHidden {
@@ -96,6 +107,9 @@ public final class LiveProfile {
         let symbolizer = Symbolizer(kernel: kernel, buildIDs: [:], cacheDirectory: buildIDCache, logger: logger)
         symbolizer.recordedOnRunningKernel = true
         symbolizer.demangleStyle = demangle
+        if kernel?.coverage != nil {
+            symbolizer.kernelReloader = { KallsymsCache.runningKernel(directory: cacheDirectory, fresh: true, logger: logger) }
+        }
         return symbolizer
     }
 
@@ -109,7 +123,7 @@ public final class LiveProfile {
     /// symbol caches of a long run with process churn.
     public func rebuildSymbolizer() {
         var ignored: [String] = []
-        symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, buildIDCache: buildIDCache, demangle: demangle, logger: logger,
+        symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, cacheDirectory: cacheDirectory, buildIDCache: buildIDCache, demangle: demangle, logger: logger,
                                          warnings: &ignored)
         builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack, tree: builder.tree)
         attachProcesses()

@@ -21,6 +21,9 @@ public struct ReportOptions: Sendable {
     public var maxStack = 127
     /// perf's build-id cache directory.
     public var buildIDCache: String
+    /// flamed's cache directory, where the running kernel's symbols are kept between runs
+    /// (`KallsymsCache`); nil to read /proc/kallsyms every time.
+    public var cacheDirectory: String?
     /// How frame names are demangled (`--demangle`).
     public var demangle: DemangleStyle = .perf
 
@@ -64,6 +67,10 @@ public struct ReportBuilder {
         for entry in reader.header.buildIDs where !entry.isKernel { buildIDs[entry.filename] = entry.buildID }
         let symbolizer = Symbolizer(kernel: kernel, buildIDs: buildIDs, cacheDirectory: options.buildIDCache, logger: logger)
         symbolizer.demangleStyle = options.demangle
+        if kernel?.coverage != nil {
+            let directory = options.cacheDirectory, logger = self.logger
+            symbolizer.kernelReloader = { KallsymsCache.runningKernel(directory: directory, fresh: true, logger: logger) }
+        }
         symbolizer.prefetch(reader.header.buildIDs.filter { !$0.isKernel }.map(\.filename))
 
         var builder = TreeBuilder(symbolizer: symbolizer, maxStack: options.maxStack)
@@ -173,11 +180,18 @@ public struct ReportBuilder {
         // One warning, for the first candidate that failed, and only when none succeeds.
         var failure: String?
         for path in candidates {
-            guard case .success(let bytes) = FileReader.map(path: path) else {
+            let loaded: KernelSymbols?
+            if path == "/proc/kallsyms" && options.kallsymsPath == nil {
+                loaded = KallsymsCache.runningKernel(directory: options.cacheDirectory, logger: logger)
+            } else if case .success(let bytes) = FileReader.map(path: path) {
+                loaded = KernelSymbols(parsing: bytes)
+            } else {
+                loaded = nil
+            }
+            guard let symbols = loaded else {
                 if options.kallsymsPath != nil { failure = failure ?? "\(path): cannot read kallsyms; kernel frames are [unknown]" }
                 continue
             }
-            let symbols = KernelSymbols(parsing: bytes)
             if symbols.table.count == 0 {
                 failure = failure ?? (symbols.addressesHidden ? KernelSymbols.hiddenAddressesWarning(path: path)
                                       : "\(path): no kernel symbols; kernel frames are [unknown]")

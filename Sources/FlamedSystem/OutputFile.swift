@@ -15,8 +15,9 @@ public enum OutputFile {
         return type == S_IFCHR || type == S_IFIFO
     }
 
-    /// Writes `bytes` to `path`, or to standard output when `path` is "-".
-    public static func write(_ bytes: [UInt8], to path: String) -> Result<Void, FileError> {
+    /// Writes `bytes` to `path`, or to standard output when `path` is "-". A file created or
+    /// replaced gets `permissions`.
+    public static func write(_ bytes: [UInt8], to path: String, permissions: mode_t = 0o644) -> Result<Void, FileError> {
         if path == "-" {
             return writeAll(fd: STDOUT_FILENO, bytes: bytes).mapError {
                 FileError(path: "<stdout>", reason: FileReader.describe($0), errno: $0)
@@ -45,7 +46,7 @@ public enum OutputFile {
         let temporary = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         var failure: Errno?
         if case .failure(let code) = writeAll(fd: fd, bytes: bytes) { failure = code }
-        if failure == nil, fchmod(fd, 0o644) != 0 { failure = Errno(rawValue: Glibc.errno) }
+        if failure == nil, fchmod(fd, permissions) != 0 { failure = Errno(rawValue: Glibc.errno) }
         if failure == nil, fsync(fd) != 0 { failure = Errno(rawValue: Glibc.errno) }
         if close(fd) != 0, failure == nil { failure = Errno(rawValue: Glibc.errno) }
         if failure == nil, rename(temporary, path) != 0 { failure = Errno(rawValue: Glibc.errno) }

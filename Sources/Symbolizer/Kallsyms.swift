@@ -2,66 +2,99 @@ import FlamedSystem
 
 /// Kernel symbols parsed from a `/proc/kallsyms`-format file.
 public struct KernelSymbols: Sendable {
-    public let table: SymbolTable
+    public private(set) var table: SymbolTable
     /// The address of `_text`, used to relocate when the file is from another boot.
     public let textAddress: UInt64?
     /// The file lists symbols but every address is 0: kernel.kptr_restrict (or a reader
     /// without CAP_SYSLOG) hides them. The table is then empty.
     public let addressesHidden: Bool
 
+    /// Address ranges this table is known to describe fully, when it came from a cache: the
+    /// kernel image and the modules loaded now. An address outside them may be code the
+    /// cache cannot know (a BPF program, an ftrace trampoline): read kallsyms afresh. Nil for
+    /// a table read from kallsyms itself, which is complete.
+    public private(set) var coverage: [Range<UInt64>]?
+
     /// Parses kallsyms text. Only text, weak, data and bss symbols are kept (perf's filter).
     /// Their names (with any `\t[module]` suffix, which perf compares) are copied into a
     /// compact string table, so the addresses and types of /proc/kallsyms's several MiB of
     /// text are not kept.
     public init(parsing view: ByteView) {
+        self.init(Parsed(view))
+    }
+
+    init(_ parsed: Parsed, coverage: [Range<UInt64>]? = nil) {
+        addressesHidden = !parsed.entries.isEmpty && !parsed.anyAddress
+        table = addressesHidden ? SymbolTable()
+            : SymbolTable(symbols: parsed.entries, strings: ByteView(storage: ByteStorage(copying: parsed.names)), moduleFlags: parsed.modules)
+        textAddress = addressesHidden ? nil : parsed.text
+        self.coverage = coverage
+    }
+
+    /// Whether `address` lies where this table is complete (see `coverage`).
+    @inline(__always)
+    public func covers(_ address: UInt64) -> Bool {
+        guard let coverage else { return true }
+        return coverage.contains { $0.contains(address) }
+    }
+
+    /// The kept lines of a kallsyms file: symbols in file order, their names (each ended by a
+    /// newline), whether each is a module's, and `_text`'s address.
+    struct Parsed {
         var entries: [ELFSymbol] = []
         var names: [UInt8] = []
         var modules: [Bool] = []
         var text: UInt64?
         var anyAddress = false
-        view.withUnsafeBytes { bytes in
-            guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
-            let count = bytes.count
-            entries.reserveCapacity(count / 40)
-            names.reserveCapacity(count / 2)
-            modules.reserveCapacity(count / 40)
-            var index = 0
-            while index < count {
-                var cursor = index
-                var address: UInt64 = 0
-                var digits = 0
-                while cursor < count, let digit = Self.hexValue(base[cursor]) {
-                    address = address &<< 4 | UInt64(digit)
-                    cursor += 1
-                    digits += 1
+        /// The lowest and highest kernel-image (not module) text symbol addresses.
+        var coreText: (low: UInt64, high: UInt64)?
+
+        init() {}
+
+        init(_ view: ByteView) {
+            view.withUnsafeBytes { bytes in
+                guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+                let count = bytes.count
+                entries.reserveCapacity(count / 40)
+                names.reserveCapacity(count / 2)
+                modules.reserveCapacity(count / 40)
+                var index = 0
+                while index < count {
+                    var cursor = index
+                    var address: UInt64 = 0
+                    var digits = 0
+                    while cursor < count, let digit = KernelSymbols.hexValue(base[cursor]) {
+                        address = address &<< 4 | UInt64(digit)
+                        cursor += 1
+                        digits += 1
+                    }
+                    // "<hex> <type> <name>[\t[module]]\n"
+                    var lineEnd = cursor
+                    while lineEnd < count && base[lineEnd] != 10 { lineEnd += 1 }
+                    defer { index = lineEnd + 1 }
+                    guard digits > 0, cursor + 3 < lineEnd, base[cursor] == 32, base[cursor + 2] == 32 else { continue }
+                    let rawType = base[cursor + 1]
+                    let type = rawType | 0x20
+                    guard type == UInt8(ascii: "t") || type == UInt8(ascii: "w") || type == UInt8(ascii: "d") || type == UInt8(ascii: "b") else { continue }
+                    let nameStart = cursor + 3
+                    var nameEnd = nameStart
+                    while nameEnd < lineEnd && base[nameEnd] != 9 { nameEnd += 1 }
+                    let binding: UInt8 = type == UInt8(ascii: "w") ? 2 : (rawType < 0x60 ? 1 : 0)
+                    if text == nil, nameEnd - nameStart == 5, base[nameStart] == 95, base[nameStart + 1] == 116,
+                       base[nameStart + 2] == 101, base[nameStart + 3] == 120, base[nameStart + 4] == 116 {
+                        text = address
+                    }
+                    if address != 0 { anyAddress = true }
+                    if type == UInt8(ascii: "t"), address != 0, nameEnd == lineEnd {
+                        coreText = (min(coreText?.low ?? address, address), max(coreText?.high ?? address, address))
+                    }
+                    entries.append(ELFSymbol(start: address, size: 0, nameOffset: UInt32(truncatingIfNeeded: names.count), binding: binding))
+                    names.append(contentsOf: UnsafeBufferPointer(start: base + nameStart, count: lineEnd - nameStart))
+                    names.append(10)
+                    modules.append(nameEnd < lineEnd)
                 }
-                // "<hex> <type> <name>[\t[module]]\n"
-                var lineEnd = cursor
-                while lineEnd < count && base[lineEnd] != 10 { lineEnd += 1 }
-                defer { index = lineEnd + 1 }
-                guard digits > 0, cursor + 3 < lineEnd, base[cursor] == 32, base[cursor + 2] == 32 else { continue }
-                let rawType = base[cursor + 1]
-                let type = rawType | 0x20
-                guard type == UInt8(ascii: "t") || type == UInt8(ascii: "w") || type == UInt8(ascii: "d") || type == UInt8(ascii: "b") else { continue }
-                let nameStart = cursor + 3
-                var nameEnd = nameStart
-                while nameEnd < lineEnd && base[nameEnd] != 9 { nameEnd += 1 }
-                let binding: UInt8 = type == UInt8(ascii: "w") ? 2 : (rawType < 0x60 ? 1 : 0)
-                if text == nil, nameEnd - nameStart == 5, base[nameStart] == 95, base[nameStart + 1] == 116,
-                   base[nameStart + 2] == 101, base[nameStart + 3] == 120, base[nameStart + 4] == 116 {
-                    text = address
-                }
-                if address != 0 { anyAddress = true }
-                entries.append(ELFSymbol(start: address, size: 0, nameOffset: UInt32(truncatingIfNeeded: names.count), binding: binding))
-                names.append(contentsOf: UnsafeBufferPointer(start: base + nameStart, count: lineEnd - nameStart))
-                names.append(10)
-                modules.append(nameEnd < lineEnd)
             }
         }
-        addressesHidden = !entries.isEmpty && !anyAddress
-        table = addressesHidden ? SymbolTable()
-            : SymbolTable(symbols: entries, strings: ByteView(storage: ByteStorage(copying: names)), moduleFlags: modules)
-        textAddress = addressesHidden ? nil : text
     }
 
     /// The one warning for a kallsyms file whose addresses are all 0. For /proc/kallsyms it

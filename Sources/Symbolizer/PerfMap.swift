@@ -34,9 +34,11 @@ final class PerfMap {
     var count: Int { starts.count }
 
     /// Reads what is new in the file if it changed since it was last read (and the last
-    /// look was at least `checkInterval` ago); returns whether entries changed.
-    func refresh(now: UInt64, intern: (String) -> Int32) -> Bool {
+    /// look was at least `checkInterval` ago); returns whether entries changed. Without
+    /// `rereading`, only the first call reads.
+    func refresh(now: UInt64, rereading: Bool = true, intern: (String) -> Int32) -> Bool {
         guard let path else { return false }
+        if checked && !rereading { return false }
         if checked && now &- lastCheck < (file == nil ? Self.absentCheckInterval : Self.checkInterval) { return false }
         checked = true
         lastCheck = now

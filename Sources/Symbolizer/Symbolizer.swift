@@ -92,7 +92,12 @@ public final class Symbolizer {
 
     private let logger: Logger
     private let cacheDirectory: String
-    private let kernel: KernelSymbols?
+    private var kernel: KernelSymbols?
+    /// Every kernel table frames were taken from, by first frame id: the one in use is last.
+    private var kernelTables: [(base: Int32, table: SymbolTable)] = []
+    /// Reads the kernel's symbols afresh, for an address that a cached table does not
+    /// cover (see `KernelSymbols.coverage`); used at most once.
+    public var kernelReloader: (() -> KernelSymbols?)?
     private var kernelRelocation: UInt64 = 0
     private var kernelCache = IntMap(capacity: 4096)
     private var dsos: [String: DSO] = [:]
@@ -125,6 +130,10 @@ public final class Symbolizer {
     /// Where process `pid`'s perf map is: `/tmp/perf-PID.map`, as perf reads it. Live modes
     /// find it through the process's root with its namespace pid. Nil: it has none.
     public var perfMapLocator: (Int32) -> String? = { "/tmp/perf-\($0).map" }
+    /// Live modes: a JIT's perf map grows while it runs, so an address it could not name
+    /// makes the map be read again (at most every `PerfMap.checkInterval`). Off, each map is
+    /// read once, when first needed, as perf reads them at report time.
+    public var rereadsPerfMaps = false
     /// Live modes: opens and holds the file a mapping was made from, as the process sees it
     /// (pid, path, start, end, device and inode), so that it resolves after the process
     /// exits or the file is deleted or replaced. See `ProcessFiles.open`.
@@ -142,10 +151,7 @@ public final class Symbolizer {
         self.buildIDs = buildIDs
         self.cacheDirectory = cacheDirectory
         self.logger = logger
-        if let kernel {
-            kernelFrameBase = nextFrame
-            nextFrame += Int32(kernel.table.count)
-        }
+        if let kernel { useKernel(kernel) }
         comms[0] = "swapper"
     }
 
@@ -378,14 +384,14 @@ public final class Symbolizer {
         guard let map = space.perfMap, map.path != nil else { return nil }
         refreshPerfMap(space)
         if let frame = map.find(address) { return frame }
-        space.awaitingJIT = true
+        space.awaitingJIT = rereadsPerfMaps
         return nil
     }
 
     /// Reads what is new in the perf map; when entries changed, earlier resolutions of the
     /// process are stale.
     private func refreshPerfMap(_ space: AddressSpace) {
-        guard let map = space.perfMap, map.refresh(now: MonotonicClock.now, intern: jitFrame(named:)) else { return }
+        guard let map = space.perfMap, map.refresh(now: MonotonicClock.now, rereading: rereadsPerfMaps, intern: jitFrame(named:)) else { return }
         space.cache.removeAll()
         space.generation = nextGeneration
         nextGeneration &+= 1
@@ -411,11 +417,31 @@ public final class Symbolizer {
         var frame = Self.unknownKernel
         if let dynamic = dynamicKernel.first(where: { lookup >= $0.start && lookup < $0.end }) {
             frame = dynamic.frame
-        } else if let kernel, let index = kernel.table.find(lookup &+ kernelRelocation) {
-            frame = kernelFrameBase + Int32(index)
+        } else if let kernel {
+            let relocated = lookup &+ kernelRelocation
+            if !kernel.covers(relocated), let reload = kernelReloader {
+                kernelReloader = nil
+                if let fresh = reload(), fresh.table.count > 0 {
+                    logger.debug("kernel symbols read again", metadata: ["address": "\(String(relocated, radix: 16))"])
+                    useKernel(fresh)
+                    return resolveKernel(address: address, isReturnAddress: isReturnAddress)
+                }
+            }
+            if let index = self.kernel?.table.find(relocated) { frame = kernelFrameBase + Int32(index) }
         }
         kernelCache.set(lookup, frame)
         return frame
+    }
+
+    /// Makes `symbols` the kernel's table, with frame ids of its own: frames handed out from
+    /// an earlier table keep their names.
+    private func useKernel(_ symbols: KernelSymbols) {
+        kernel = symbols
+        kernelFrameBase = nextFrame
+        nextFrame += Int32(symbols.table.count)
+        kernelTables.append((kernelFrameBase, symbols.table))
+        kernelCache.removeAll()
+        kernelGeneration &+= 1
     }
 
     /// The display name of `frame`: C++, Rust and Swift names demangled in `demangleStyle`.
@@ -423,8 +449,8 @@ public final class Symbolizer {
         if frame == Self.unknownUser || frame == Self.unknownKernel { return "[unknown]" }
         if let cached = names[frame] { return cached }
         var result = "[unknown]"
-        if let kernel, frame >= kernelFrameBase && frame < kernelFrameBase + Int32(kernel.table.count) {
-            result = kernel.table.name(Int(frame - kernelFrameBase))
+        if let kernelTable = kernelTables.last(where: { frame >= $0.base && frame < $0.base + Int32($0.table.count) }) {
+            result = kernelTable.table.name(Int(frame - kernelTable.base))
         } else if let owner = owners.last(where: { $0.base <= frame }), let dso = owner.dso {
             let index = Int(frame - owner.base)
             // The table may have been evicted and loaded again since: the same identity

@@ -153,7 +153,8 @@ struct RecordCommand: ParsableCommand {
         }
         for notice in sampler.notices { Terminal.writeError("flamed: note: \(notice)\n") }
 
-        let profile = LiveProfile(buildIDCache: ReportCommand.buildIDCache(), maxStack: 127, demangle: demangle, logger: logger)
+        let profile = LiveProfile(cacheDirectory: PrivateFiles.cacheDirectory(), buildIDCache: ReportCommand.buildIDCache(), maxStack: 127,
+                                  demangle: demangle, logger: logger)
         profile.containerFilter = container
         // Mapped files are opened as soon as they are mapped (a side-band thread), while
         // short-lived processes and replaced binaries still exist.

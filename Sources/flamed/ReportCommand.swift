@@ -78,6 +78,7 @@ struct ReportCommand: ParsableCommand {
         }
 
         var options = ReportOptions(buildIDCache: Self.buildIDCache())
+        options.cacheDirectory = PrivateFiles.cacheDirectory()
         options.eventName = event
         options.pids = processFilter.pids.map(Set.init)
         options.comm = processFilter.comm

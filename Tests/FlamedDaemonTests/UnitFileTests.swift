@@ -75,6 +75,8 @@ import Testing
         #expect(unit.words("Service", "SystemCallFilter").contains("perf_event_open"))
         #expect(unit.words("Service", "RestrictAddressFamilies") == ["AF_UNIX"])
         #expect(unit.last("Service", "StateDirectory") == "flamed")
+        #expect(unit.last("Service", "CacheDirectory") == "flamed")
+        #expect(unit.last("Service", "CacheDirectoryMode") == "0700", "the kernel symbol cache holds kernel addresses")
         #expect(unit.last("Service", "RuntimeDirectory") == "flamed")
         #expect(unit.last("Service", "ConfigurationDirectory") == "flamed")
     }

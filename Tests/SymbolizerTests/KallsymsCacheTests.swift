@@ -1,0 +1,116 @@
+import FlamedSystem
+import Foundation
+import Logging
+import Testing
+@testable import Symbolizer
+
+/// A small kallsyms with kernel text, one module and a BPF program outside the module.
+private let kallsymsText = """
+    ffffffff81000000 T _text
+    ffffffff81000100 t helper
+    ffffffff81000200 T after
+    ffffffff82000000 D some_data
+    ffffffffc0000000 t mod_func\t[mymod]
+    ffffffffc0000100 t mod_other\t[mymod]
+    ffffffffc0100000 t bpf_prog_6deef7357e7b4530_sd_fw_egress\t[bpf]
+
+    """
+
+/// Whether /proc/kallsyms shows addresses to this process (root, or kptr_restrict allows).
+private let kallsymsVisible: Bool = {
+    guard case .success(let bytes) = FileReader.map(path: "/proc/kallsyms") else { return false }
+    return !KernelSymbols(parsing: bytes).addressesHidden
+}()
+
+private func makeTemporaryDirectory() throws -> String {
+    var template = Array("/tmp/flamed-kallsyms-XXXXXX".utf8CString)
+    let made = try #require(mkdtemp(&template))
+    return String(cString: made)
+}
+
+@Suite("The per-boot kernel symbol cache")
+struct KallsymsCacheTests {
+    let parsed = KernelSymbols.Parsed(ByteView(Array(kallsymsText.utf8)))
+
+    @Test("a saved table reads back with the same symbols, names and _text")
+    func roundTrip() throws {
+        let key = Array("boot-1\n0\n".utf8)
+        let decoded = try #require(KallsymsCache.decode(ByteView(KallsymsCache.encode(parsed, key: key)), key: key))
+        let original = KernelSymbols(parsed), restored = KernelSymbols(decoded)
+        #expect(restored.textAddress == 0xffffffff81000000)
+        #expect(restored.table.count == original.table.count)
+        for address: UInt64 in [0xffffffff81000104, 0xffffffff81000fff, 0xffffffffc0000004, 0xffffffffc0000180, 0xffffffffc0100010] {
+            #expect(restored.table.find(address).map(restored.table.name) == original.table.find(address).map(original.table.name),
+                    "address \(String(address, radix: 16))")
+        }
+        #expect(decoded.coreText?.low == 0xffffffff81000000 && decoded.coreText?.high == 0xffffffff81000200,
+                "the kernel image's text runs from _text to the last text symbol (data and modules are not in it)")
+    }
+
+    @Test("a table saved under another boot or module list, or damaged anywhere, is not used")
+    func staleOrDamaged() {
+        let key = Array("boot-1\n0\nmymod 4096 0xffffffffc0000000\n".utf8)
+        let encoded = KallsymsCache.encode(parsed, key: key)
+        #expect(KallsymsCache.decode(ByteView(encoded), key: Array("boot-2\n0\nmymod 4096 0xffffffffc0000000\n".utf8)) == nil)
+        #expect(KallsymsCache.decode(ByteView(encoded), key: Array("boot-1\n0\n".utf8)) == nil)
+        for length in 0..<encoded.count {
+            #expect(KallsymsCache.decode(ByteView(Array(encoded.prefix(length))), key: key) == nil, "truncated to \(length) bytes")
+        }
+        for position in stride(from: 0, to: encoded.count, by: 7) {
+            var damaged = encoded
+            damaged[position] ^= 0x40
+            #expect(KallsymsCache.decode(ByteView(damaged), key: key) == nil, "byte \(position) flipped")
+        }
+    }
+
+    @Test("an address outside the kernel image and the modules makes the symbolizer read kallsyms again, once")
+    func uncoveredAddressReloads() {
+        let moduleRange: Range<UInt64> = 0xffffffffc0000000..<0xffffffffc0001000
+        let cached = KernelSymbols(parsed, coverage: KallsymsCache.coverage(parsed, modules: [moduleRange]))
+        #expect(cached.covers(0xffffffff81000104) && cached.covers(0xffffffffc0000104))
+        #expect(!cached.covers(0xffffffffc0100010), "the BPF program is in neither the image nor a module")
+        let symbolizer = Symbolizer(kernel: cached, buildIDs: [:], cacheDirectory: "/nonexistent", logger: Logger(label: "test"))
+        var reloads = 0
+        symbolizer.kernelReloader = {
+            reloads += 1
+            return KernelSymbols(parsing: ByteView(Array(kallsymsText.utf8)))
+        }
+        let helper = symbolizer.resolveKernel(address: 0xffffffff81000104, isReturnAddress: false)
+        let module = symbolizer.resolveKernel(address: 0xffffffffc0000104, isReturnAddress: true)
+        #expect(reloads == 0, "covered addresses resolve from the cached table")
+        let bpf = symbolizer.resolveKernel(address: 0xffffffffc0100010, isReturnAddress: true)
+        #expect(reloads == 1)
+        #expect(symbolizer.name(of: bpf) == "bpf_prog_6deef7357e7b4530_sd_fw_egress")
+        #expect(symbolizer.name(of: helper) == "helper", "frames from the cached table keep their names")
+        #expect(symbolizer.name(of: module) == "mod_other")
+        _ = symbolizer.resolveKernel(address: 0xffffffffd0000000, isReturnAddress: false)
+        #expect(reloads == 1, "kallsyms is read again at most once")
+    }
+
+    @Test("the running kernel's table is saved privately, then read back with the same names",
+          .enabled(if: kallsymsVisible, "/proc/kallsyms shows no addresses to this user (kptr_restrict)"))
+    func runningKernel() throws {
+        let directory = try makeTemporaryDirectory() + "/cache"
+        defer { try? FileManager.default.removeItem(atPath: (directory as NSString).deletingLastPathComponent) }
+        let logger = Logger(label: "test")
+        let fresh = try #require(KallsymsCache.runningKernel(directory: directory, logger: logger))
+        #expect(fresh.coverage == nil, "a table read from /proc/kallsyms is complete")
+        var info = stat()
+        #expect(stat(directory, &info) == 0 && info.st_mode & 0o777 == 0o700)
+        #expect(stat(directory + "/" + KallsymsCache.fileName, &info) == 0 && info.st_mode & 0o777 == 0o600)
+
+        let cached = try #require(KallsymsCache.runningKernel(directory: directory, logger: logger))
+        #expect(cached.coverage != nil, "the second read comes from the cache")
+        #expect(cached.table.count == fresh.table.count && cached.textAddress == fresh.textAddress)
+        var checked = 0
+        for address in stride(from: fresh.textAddress ?? 0, to: (fresh.textAddress ?? 0) &+ (16 << 20), by: 4099) {
+            #expect(cached.table.find(address).map(cached.table.name) == fresh.table.find(address).map(fresh.table.name))
+            checked += 1
+        }
+        #expect(checked > 4000)
+
+        // A cache file another user could have written is ignored.
+        chmod(directory + "/" + KallsymsCache.fileName, 0o666)
+        #expect(KallsymsCache.runningKernel(directory: directory, logger: logger)?.coverage == nil)
+    }
+}
