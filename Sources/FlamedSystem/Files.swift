@@ -41,6 +41,11 @@ public enum FileReader {
         case .success(let opened): fd = opened
         }
         defer { close(fd) }
+        return map(fd: fd, path: path)
+    }
+
+    /// `map(path:)` for a file already open.
+    static func map(fd: Int32, path: String) -> Result<ByteView, FileError> {
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             let code = Errno(rawValue: Glibc.errno)

@@ -36,7 +36,7 @@ public enum PrivateFiles {
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == geteuid(),
               info.st_mode & 0o022 == 0 else { return nil }
-        guard case .success(let bytes) = FileReader.readAll(fd: fd, path: path) else { return nil }
+        guard case .success(let bytes) = FileReader.map(fd: fd, path: path) else { return nil }
         return bytes
     }
 

@@ -23,13 +23,26 @@ public struct KernelSymbols: Sendable {
         self.init(Parsed(view))
     }
 
-    init(_ parsed: Parsed, coverage: [Range<UInt64>]? = nil) {
+    init(_ parsed: Parsed) {
         addressesHidden = !parsed.entries.isEmpty && !parsed.anyAddress
         table = addressesHidden ? SymbolTable()
             : SymbolTable(symbols: parsed.entries, strings: ByteView(storage: ByteStorage(copying: parsed.names)), moduleFlags: parsed.modules)
         textAddress = addressesHidden ? nil : parsed.text
-        self.coverage = coverage
+        coreText = addressesHidden ? nil : parsed.coreText
+        coverage = nil
     }
+
+    /// A table read back from a cache, complete only within `coverage`.
+    init(table: SymbolTable, textAddress: UInt64?, coreText: (low: UInt64, high: UInt64)?, coverage: [Range<UInt64>]) {
+        self.table = table
+        self.textAddress = textAddress
+        self.coreText = coreText
+        self.coverage = coverage
+        addressesHidden = false
+    }
+
+    /// The lowest and highest kernel-image (not module) text symbol addresses.
+    let coreText: (low: UInt64, high: UInt64)?
 
     /// Whether `address` lies where this table is complete (see `coverage`).
     @inline(__always)

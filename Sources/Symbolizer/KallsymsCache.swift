@@ -13,9 +13,9 @@ import Logging
 /// symbolizer read /proc/kallsyms afresh, as it would have without the cache.
 public enum KallsymsCache {
     /// The cache file's name in flamed's cache directory.
-    public static let fileName = "kallsyms-v1"
+    public static let fileName = "kallsyms"
     static let magic = Array("FLAMEDKS".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
 
     /// The running kernel's symbols: from the cache in `directory` when it is still right,
     /// else parsed from /proc/kallsyms and, when the addresses are visible, saved there.
@@ -24,26 +24,26 @@ public enum KallsymsCache {
         let state = KernelState.current()
         let path = directory.map { "\($0)/\(fileName)" }
         if !fresh, let path, let state, let bytes = PrivateFiles.read(path) {
-            if let parsed = decode(bytes, key: state.key) {
-                logger.debug("kernel symbols from the cache", metadata: ["file": "\(path)", "count": "\(parsed.entries.count)"])
-                return KernelSymbols(parsed, coverage: coverage(parsed, modules: state.modules))
+            if let cached = decode(bytes, key: state.key, modules: state.modules) {
+                logger.debug("kernel symbols from the cache", metadata: ["file": "\(path)", "count": "\(cached.table.count)"])
+                return cached
             }
             logger.debug("kernel symbol cache is stale or unreadable", metadata: ["file": "\(path)"])
         }
         guard case .success(let text) = FileReader.map(path: "/proc/kallsyms") else { return nil }
-        let parsed = KernelSymbols.Parsed(text)
-        if let path, let state, parsed.anyAddress, !parsed.entries.isEmpty {
-            if case .failure(let error) = PrivateFiles.write(encode(parsed, key: state.key), to: path) {
+        let symbols = KernelSymbols(KernelSymbols.Parsed(text))
+        if let path, let state, !symbols.addressesHidden, symbols.table.count > 0 {
+            if case .failure(let error) = PrivateFiles.write(encode(symbols, key: state.key), to: path) {
                 logger.debug("cannot save kernel symbols", metadata: ["error": "\(error)"])
             }
         }
-        return KernelSymbols(parsed)
+        return symbols
     }
 
     /// Where a cached table is complete: the kernel image's text, and each loaded module.
-    static func coverage(_ parsed: KernelSymbols.Parsed, modules: [Range<UInt64>]) -> [Range<UInt64>] {
+    static func coverage(coreText: (low: UInt64, high: UInt64)?, modules: [Range<UInt64>]) -> [Range<UInt64>] {
         var ranges = modules
-        if let core = parsed.coreText { ranges.append(core.low..<(core.high &+ 4096)) }
+        if let core = coreText { ranges.append(core.low..<(core.high &+ 4096)) }
         return ranges
     }
 
@@ -79,78 +79,76 @@ public enum KallsymsCache {
 
     // MARK: File format
     // "FLAMEDKS", version u32, count u32, names length u32, key length u32, _text u64
-    // (max: none), core text low and high u64 (max: none), then the key, `count` entries of
-    // start u64 + name offset u32 + binding u8 + module u8 (sorted as the table sorts them),
-    // the names, and a checksum u64 of everything before it. Native byte order: the file
-    // never leaves the machine.
+    // (max: none), core text low and high u64 (max: none); the key, padded to 8 bytes; the
+    // table as it is in memory: starts u64[count], sizes u32[count], name offsets u32[count],
+    // bindings u8[count], padded to 8; the names; a checksum u64 of everything before it.
+    // Native byte order: the file never leaves the machine. Reading it back is a few copies,
+    // and the names are used where they lie in the mapped file.
 
     static let headerSize = 48
-    static let entrySize = 14
 
-    static func encode(_ parsed: KernelSymbols.Parsed, key: [UInt8]) -> [UInt8] {
+    private static func padded(_ count: Int) -> Int { (count + 7) & ~7 }
+
+    static func encode(_ symbols: KernelSymbols, key: [UInt8]) -> [UInt8] {
+        let parts = symbols.table.parts
+        let count = parts.starts.count
+        let names = parts.strings.withUnsafeBytes { Array($0) }
         var out: [UInt8] = []
-        out.reserveCapacity(headerSize + key.count + parsed.entries.count * entrySize + parsed.names.count + 8)
+        out.reserveCapacity(headerSize + padded(key.count) + padded(count * 17) + names.count + 8)
         func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value) { out.append(contentsOf: $0) } }
+        func putArray<T>(_ values: [T]) { values.withUnsafeBytes { out.append(contentsOf: $0) } }
+        func pad() { out.append(contentsOf: repeatElement(0, count: padded(out.count) - out.count)) }
         out += magic
         put(version)
-        put(UInt32(parsed.entries.count))
-        put(UInt32(parsed.names.count))
+        put(UInt32(count))
+        put(UInt32(names.count))
         put(UInt32(key.count))
-        put(parsed.text ?? .max)
-        put(parsed.coreText?.low ?? .max)
-        put(parsed.coreText?.high ?? .max)
+        put(symbols.textAddress ?? .max)
+        put(symbols.coreText?.low ?? .max)
+        put(symbols.coreText?.high ?? .max)
         out += key
-        let order = SymbolTable.sortOrder(parsed.entries)
-        for rank in parsed.entries.indices {
-            let index = order.map { Int($0[rank]) } ?? rank
-            let entry = parsed.entries[index]
-            put(entry.start)
-            put(entry.nameOffset)
-            put(entry.binding)
-            put(UInt8(parsed.modules[index] ? 1 : 0))
-        }
-        out += parsed.names
+        pad()
+        putArray(parts.starts)
+        putArray(parts.sizes)
+        putArray(parts.nameOffsets)
+        putArray(parts.bindings)
+        pad()
+        out += names
         put(checksum(out))
         return out
     }
 
     /// The table saved in `bytes`, if it was saved under `key` and is whole; nil otherwise.
-    static func decode(_ bytes: ByteView, key: [UInt8]) -> KernelSymbols.Parsed? {
+    /// `modules` are the loaded modules' ranges, for its coverage.
+    static func decode(_ bytes: ByteView, key: [UInt8], modules: [Range<UInt64>]) -> KernelSymbols? {
         guard bytes.count >= headerSize + 8, bytes.bytes(0, 8) == magic, bytes.u32(8) == version,
               let count = bytes.u32(12).map(Int.init), let namesLength = bytes.u32(16).map(Int.init),
               let keyLength = bytes.u32(20).map(Int.init), let text = bytes.u64(24),
               let coreLow = bytes.u64(32), let coreHigh = bytes.u64(40) else { return nil }
-        let entriesStart = headerSize + keyLength
-        let namesStart = entriesStart + count * entrySize
-        guard keyLength == key.count, bytes.count == namesStart + namesLength + 8,
-              bytes.bytes(headerSize, keyLength) == key else { return nil }
-        let stored = bytes.u64(namesStart + namesLength)
-        guard stored == bytes.withUnsafeBytes({ checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(namesStart + namesLength)])) }) else {
+        let startsAt = headerSize + padded(keyLength)
+        let sizesAt = startsAt + count * 8, offsetsAt = sizesAt + count * 4, bindingsAt = offsetsAt + count * 4
+        let namesAt = padded(bindingsAt + count)
+        guard keyLength == key.count, bytes.count == namesAt + namesLength + 8,
+              bytes.bytes(headerSize, keyLength) == key, let names = bytes.slice(namesAt, namesLength) else { return nil }
+        let stored = bytes.u64(namesAt + namesLength)
+        guard stored == bytes.withUnsafeBytes({ checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(namesAt + namesLength)])) }) else {
             return nil
         }
-        var parsed = KernelSymbols.Parsed()
-        parsed.entries.reserveCapacity(count)
-        parsed.modules.reserveCapacity(count)
-        var valid = true
-        bytes.withUnsafeBytes { raw in
-            for index in 0..<count {
-                let at = entriesStart + index * entrySize
-                let start = raw.loadUnaligned(fromByteOffset: at, as: UInt64.self)
-                let nameOffset = raw.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)
-                guard Int(nameOffset) < namesLength else {
-                    valid = false
-                    return
+        func array<T>(_ offset: Int, _ type: T.Type) -> [T] {
+            bytes.withUnsafeBytes { raw in
+                [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + count * MemoryLayout<T>.stride)]))
+                    initialized = count
                 }
-                if start != 0 { parsed.anyAddress = true }
-                parsed.entries.append(ELFSymbol(start: start, size: 0, nameOffset: nameOffset, binding: raw[at + 12]))
-                parsed.modules.append(raw[at + 13] != 0)
             }
-            parsed.names = Array(raw[namesStart..<(namesStart + namesLength)])
         }
-        guard valid else { return nil }
-        parsed.text = text == .max ? nil : text
-        parsed.coreText = coreLow == .max ? nil : (coreLow, coreHigh)
-        return parsed
+        let starts = array(startsAt, UInt64.self), sizes = array(sizesAt, UInt32.self)
+        let nameOffsets = array(offsetsAt, UInt32.self), bindings = array(bindingsAt, UInt8.self)
+        guard nameOffsets.allSatisfy({ Int($0) < namesLength }), zip(starts, starts.dropFirst()).allSatisfy({ $0 <= $1 }) else { return nil }
+        let coreText = coreLow == .max ? nil : (low: coreLow, high: coreHigh)
+        let table = SymbolTable(starts: starts, sizes: sizes, nameOffsets: nameOffsets, bindings: bindings, strings: names)
+        return KernelSymbols(table: table, textAddress: text == .max ? nil : text, coreText: coreText,
+                             coverage: coverage(coreText: coreText, modules: modules))
     }
 
     /// A fast checksum, eight bytes at a time: it catches a damaged file, not an attacker

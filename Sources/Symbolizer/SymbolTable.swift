@@ -83,6 +83,21 @@ public struct SymbolTable: Sendable {
         }
     }
 
+    /// A table made of the arrays `parts` gave (a saved table, see `KallsymsCache`).
+    init(starts: [UInt64], sizes: [UInt32], nameOffsets: [UInt32], bindings: [UInt8], strings: ByteView) {
+        self.starts = starts
+        self.sizes = sizes
+        self.nameOffsets = nameOffsets
+        self.bindings = bindings
+        self.strings = strings
+        extraStrings = ByteView([])
+    }
+
+    /// The table's arrays and names, to save it. Only for tables without extra strings.
+    var parts: (starts: [UInt64], sizes: [UInt32], nameOffsets: [UInt32], bindings: [UInt8], strings: ByteView) {
+        (starts, sizes, nameOffsets, bindings, strings)
+    }
+
     private static func saturated(_ size: UInt64) -> UInt32 {
         UInt32(truncatingIfNeeded: min(size, UInt64(UInt32.max)))
     }
