@@ -52,28 +52,74 @@ public enum ProcFS {
     /// The executable mappings of `pid` (kernel threads have none).
     public static func executableMappings(pid: Int32) -> [ProcMapping] {
         guard case .success(let bytes) = FileReader.map(path: "/proc/\(pid)/maps") else { return [] }
-        return bytes.withUnsafeBytes { parseMaps(String(decoding: $0, as: UTF8.self)) }
+        return bytes.withUnsafeBytes { parseMaps($0) }
     }
 
-    /// Parses `/proc/PID/maps` text, keeping executable mappings.
-    public static func parseMaps(_ text: String) -> [ProcMapping] {
+    /// Parses `/proc/PID/maps` text, keeping executable mappings:
+    /// `start-end perms offset major:minor inode   path`. Lines are looked at byte by byte,
+    /// and only executable ones are taken apart (a process has hundreds of others).
+    public static func parseMaps(_ text: UnsafeRawBufferPointer) -> [ProcMapping] {
         var mappings: [ProcMapping] = []
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
-            guard fields.count >= 5, fields[1].count >= 3, Array(fields[1])[2] == "x" else { continue }
-            let range = fields[0].split(separator: "-")
-            guard range.count == 2, let start = UInt64(range[0], radix: 16), let end = UInt64(range[1], radix: 16),
-                  let offset = UInt64(fields[2], radix: 16) else { continue }
-            let path = fields.count > 5 ? fields[5].trimmingCharacters(in: " ") : "//anon"
-            var identity: MappingIdentity?
-            let device = fields[3].split(separator: ":")
-            if device.count == 2, let major = UInt32(device[0], radix: 16), let minor = UInt32(device[1], radix: 16),
-               let inode = UInt64(fields[4]), inode != 0 {
-                identity = MappingIdentity(major: major, minor: minor, inode: inode)
+        let count = text.count
+        var lineStart = 0
+        while lineStart < count {
+            var lineEnd = lineStart
+            while lineEnd < count && text[lineEnd] != 10 { lineEnd += 1 }
+            defer { lineStart = lineEnd + 1 }
+            var cursor = lineStart
+            func hex() -> UInt64? {
+                var value: UInt64 = 0, digits = 0
+                while cursor < lineEnd, let digit = hexDigit(text[cursor]) {
+                    value = value &<< 4 | UInt64(digit)
+                    cursor += 1
+                    digits += 1
+                }
+                return digits > 0 && digits <= 16 ? value : nil
             }
+            func skip(_ byte: UInt8) -> Bool {
+                guard cursor < lineEnd, text[cursor] == byte else { return false }
+                cursor += 1
+                return true
+            }
+            func skipSpaces() { while cursor < lineEnd && text[cursor] == 32 { cursor += 1 } }
+            guard let start = hex(), skip(45), let end = hex(), skip(32), cursor + 4 <= lineEnd,
+                  text[cursor + 2] == UInt8(ascii: "x") else { continue }
+            cursor += 4
+            skipSpaces()
+            guard let offset = hex() else { continue }
+            skipSpaces()
+            guard let major = hex(), skip(58), let minor = hex() else { continue }
+            skipSpaces()
+            var inode: UInt64 = 0
+            while cursor < lineEnd, text[cursor] >= 48, text[cursor] <= 57 {
+                inode = inode &* 10 &+ UInt64(text[cursor] - 48)
+                cursor += 1
+            }
+            skipSpaces()
+            var pathEnd = lineEnd
+            while pathEnd > cursor && text[pathEnd - 1] == 32 { pathEnd -= 1 }
+            let path = pathEnd > cursor ? String(decoding: UnsafeRawBufferPointer(rebasing: text[cursor..<pathEnd]), as: UTF8.self) : "//anon"
+            let identity = inode != 0 && major <= UInt32.max && minor <= UInt32.max
+                ? MappingIdentity(major: UInt32(major), minor: UInt32(minor), inode: inode) : nil
             mappings.append(ProcMapping(start: start, end: end, pageOffset: offset, path: path, identity: identity))
         }
         return mappings
+    }
+
+    /// Parses `/proc/PID/maps` text (see `parseMaps(_:)` for bytes).
+    public static func parseMaps(_ text: String) -> [ProcMapping] {
+        var text = text
+        return text.withUTF8 { parseMaps(UnsafeRawBufferPointer($0)) }
+    }
+
+    @inline(__always)
+    private static func hexDigit(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 48...57: return byte - 48
+        case 97...102: return byte - 87
+        case 65...70: return byte - 55
+        default: return nil
+        }
     }
 
     /// The ids of the online CPUs, from `/sys/devices/system/cpu/online` ("0-3,6").
