@@ -88,7 +88,11 @@ final class MappingSideband: @unchecked Sendable {
         return sideband
     }
 
-    /// Stops the thread (within a poll interval) and disables the events.
+    /// How often the thread looks whether it was stopped when no record wakes it. Nothing
+    /// waits for it: a stopped side band only holds its disabled events a little longer.
+    static let stopCheckMilliseconds: Int32 = 500
+
+    /// Stops the thread (within `stopCheckMilliseconds`) and disables the events.
     func stop() {
         stopped.store(true, ordering: .releasing)
         for open in events { _ = open.event.disable() }
@@ -96,7 +100,7 @@ final class MappingSideband: @unchecked Sendable {
 
     private func run() {
         while !stopped.load(ordering: .acquiring) {
-            if case .success(let ready) = loop.wait(timeoutMilliseconds: 100) {
+            if case .success(let ready) = loop.wait(timeoutMilliseconds: Self.stopCheckMilliseconds) {
                 for (token, hungUp) in ready where hungUp && Int(token) < rings.count {
                     let ring = rings[Int(token)]
                     if !ring.hungUp {

@@ -101,6 +101,25 @@ public enum FileReader {
         }
     }
 
+    /// The first `limit` bytes of a file (fewer if it is shorter), with one read: for /proc
+    /// files whose whole text is costly to make, such as /proc/kallsyms.
+    public static func prefix(path: String, limit: Int) -> Result<[UInt8], FileError> {
+        let fd: Int32
+        switch retryingEINTR({ open(path, O_RDONLY | O_CLOEXEC) }, failed: { $0 < 0 }) {
+        case .failure(let code): return .failure(FileError(path: path, reason: describe(code), errno: code))
+        case .success(let opened): fd = opened
+        }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: max(limit, 0))
+        let result = bytes.withUnsafeMutableBytes { buffer in
+            retryingEINTR({ read(fd, buffer.baseAddress, buffer.count) }, failed: { $0 < 0 })
+        }
+        switch result {
+        case .failure(let code): return .failure(FileError(path: path, reason: describe(code), errno: code))
+        case .success(let count): return .success(Array(bytes.prefix(count)))
+        }
+    }
+
     /// Whether a path names an existing regular file.
     public static func isRegularFile(_ path: String) -> Bool {
         var info = stat()

@@ -23,7 +23,7 @@ public enum KallsymsCache {
     public static func runningKernel(directory: String?, fresh: Bool = false, logger: Logger) -> KernelSymbols? {
         let state = KernelState.current()
         let path = directory.map { "\($0)/\(fileName)" }
-        if !fresh, let path, let state, let bytes = PrivateFiles.read(path) {
+        if !fresh, let path, let state, addressesVisible(), let bytes = PrivateFiles.read(path) {
             if let cached = decode(bytes, key: state.key, modules: state.modules) {
                 logger.debug("kernel symbols from the cache", metadata: ["file": "\(path)", "count": "\(cached.table.count)"])
                 return cached
@@ -38,6 +38,17 @@ public enum KallsymsCache {
             }
         }
         return symbols
+    }
+
+    /// Whether this process may see kernel addresses now: the first lines of /proc/kallsyms
+    /// show a non-zero one. A process without CAP_SYSLOG (where kptr_restrict or
+    /// perf_event_paranoid ask for it) sees zeros, and must not get them from a cache that a
+    /// more privileged run of the same user wrote.
+    static func addressesVisible() -> Bool {
+        guard case .success(let head) = FileReader.prefix(path: "/proc/kallsyms", limit: 4096) else { return false }
+        return head.split(separator: 10).contains { line in
+            line.prefix { $0 != 32 }.contains { $0 != UInt8(ascii: "0") }
+        }
     }
 
     /// Where a cached table is complete: the kernel image's text, and each loaded module.

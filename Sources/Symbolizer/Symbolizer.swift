@@ -24,8 +24,6 @@ final class AddressSpace {
     /// An address that only the perf map could name was not in it: look at the map again
     /// (it may have grown) before trusting cached results.
     var awaitingJIT = false
-    /// Lookups made while `awaitingJIT`: the map is looked at on every 32nd.
-    var lookupsAwaitingJIT: UInt32 = 0
 
     init() {}
 
@@ -274,7 +272,7 @@ public final class Symbolizer {
     /// maps, or the kernel's symbols): results cached under an older value are stale.
     public func generation(pid: Int32) -> UInt64 {
         let space = existingSpace(pid)
-        if let space, space.awaitingJIT { checkPerfMap(space) }
+        if let space, space.awaitingJIT { refreshPerfMap(space) }
         return UInt64(space?.generation ?? 0) << 32 | UInt64(kernelGeneration)
     }
 
@@ -308,7 +306,10 @@ public final class Symbolizer {
     /// When nothing contains `address - 1`, `address` itself is tried.
     public func resolveUser(pid: Int32, address: UInt64, isReturnAddress: Bool) -> Int32 {
         guard let space = existingSpace(pid) else { return Self.unknownUser }
-        if space.awaitingJIT { checkPerfMap(space) }
+        // Once per sample (its IP), not for every return address: the perf map is looked at
+        // no more often than `PerfMap.checkInterval`, and reading the clock for each frame
+        // of a process with unnamed code costs more than the rest of its lookups.
+        if space.awaitingJIT && !isReturnAddress { refreshPerfMap(space) }
         if isReturnAddress {
             let frame = resolve(in: space, address &- 1)
             if frame != Self.unknownUser && moduleFrames[UInt64(frame)] == nil { return frame }
@@ -388,15 +389,6 @@ public final class Symbolizer {
         if let frame = map.find(address) { return frame }
         space.awaitingJIT = rereadsPerfMaps
         return nil
-    }
-
-    /// `refreshPerfMap` on every 32nd call: reading the clock for each sample of a process
-    /// with unnamed code would cost more than the rest of its lookups, and the map is looked
-    /// at no more often than `PerfMap.checkInterval` anyway.
-    @inline(__always)
-    private func checkPerfMap(_ space: AddressSpace) {
-        space.lookupsAwaitingJIT &+= 1
-        if space.lookupsAwaitingJIT & 31 == 0 { refreshPerfMap(space) }
     }
 
     /// Reads what is new in the perf map; when entries changed, earlier resolutions of the

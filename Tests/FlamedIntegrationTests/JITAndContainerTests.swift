@@ -309,7 +309,17 @@ struct JITAndContainerTests {
             Issue.record("cannot make /proc/kallsyms hide its addresses here (needs root, and kptr_restrict or perf_event_paranoid > 1): \(probe.stdoutText.prefix(40)) \(probe.stderr)")
             return
         }
-        let live = Support.run(drop + [Support.flamedBinary, "record", "-f", "json", "-o", "live.json", "--", workload, "0.3"], cwd: directory)
+        // A run that sees the addresses fills flamed's kernel symbol cache first: the one
+        // without CAP_SYSLOG must not take them from there.
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_CACHE_HOME"] = directory.appendingPathComponent("cache").path
+        environment["CACHE_DIRECTORY"] = nil
+        let privileged = Support.run([Support.flamedBinary, "record", "-f", "json", "-o", "seen.json", "--", workload, "0.1"],
+                                     cwd: directory, environment: environment)
+        #expect(privileged.status == 0 && FileManager.default.fileExists(atPath: directory.appendingPathComponent("cache/flamed/kallsyms").path),
+                "\(privileged.stderr)")
+        let live = Support.run(drop + [Support.flamedBinary, "record", "-f", "json", "-o", "live.json", "--", workload, "0.3"],
+                               cwd: directory, environment: environment)
         #expect(live.status == 0, "\(live.stderr)")
         let liveWarnings = live.stderr.split(separator: "\n").filter { $0.contains("kallsyms") || $0.contains("kptr") }
         #expect(liveWarnings.count == 1 && liveWarnings[0].contains("kernel.kptr_restrict") && liveWarnings[0].contains("CAP_SYSLOG"),
@@ -320,8 +330,11 @@ struct JITAndContainerTests {
 /// The pieces without the kernel: perf map parsing, root-confined path resolution and
 /// container ids from cgroup paths.
 @Suite struct JITAndContainerUnitTests {
+    /// A symbolizer as live modes set it up: perf maps are re-read as they grow.
     static func symbolizer() -> Symbolizer {
-        Symbolizer(kernel: nil, buildIDs: [:], cacheDirectory: "/nonexistent", logger: Logger(label: "test"))
+        let symbolizer = Symbolizer(kernel: nil, buildIDs: [:], cacheDirectory: "/nonexistent", logger: Logger(label: "test"))
+        symbolizer.rereadsPerfMaps = true
+        return symbolizer
     }
 
     @Test("a perf map names anonymous and unmapped code, grows, keeps its names after deletion; JIT frames are told apart")
