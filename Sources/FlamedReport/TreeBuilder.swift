@@ -85,6 +85,7 @@ public struct TreeBuilder {
     /// Adds one sample with `weight` and returns the node it ended on.
     @discardableResult
     public mutating func add(_ sample: Sample, weight: UInt64) -> Int32 {
+        symbolizer.sampleTime = sample.time
         let processNode = processNode(pid: sample.pid, tid: sample.tid)
         guard let raw = sample.callchain else {
             let inKernel = sample.cpumode == RecordMisc.kernel || sample.cpumode == RecordMisc.guestKernel

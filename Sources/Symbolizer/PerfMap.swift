@@ -24,7 +24,7 @@ final class PerfMap {
     /// The file is looked at again at most this often (CLOCK_MONOTONIC ns); less often while
     /// there is none (most processes with unnamed code are no JIT).
     static let checkInterval: UInt64 = 50_000_000
-    static let absentCheckInterval: UInt64 = 250_000_000
+    static let absentCheckInterval: UInt64 = 500_000_000
 
     init(path: String?) {
         self.path = path

@@ -24,6 +24,8 @@ final class AddressSpace {
     /// An address that only the perf map could name was not in it: look at the map again
     /// (it may have grown) before trusting cached results.
     var awaitingJIT = false
+    /// When (CLOCK_MONOTONIC ns) the perf map may next be looked at.
+    var nextPerfMapLook: UInt64 = 0
 
     init() {}
 
@@ -134,6 +136,10 @@ public final class Symbolizer {
     /// makes the map be read again (at most every `PerfMap.checkInterval`). Off, each map is
     /// read once, when first needed, as perf reads them at report time.
     public var rereadsPerfMaps = false
+    /// The time of the sample being resolved (CLOCK_MONOTONIC ns, as live events are
+    /// stamped), or 0. Perf maps are looked at again by it, so that a process with unnamed
+    /// code costs no clock read per sample.
+    public var sampleTime: UInt64 = 0
     /// Live modes: opens and holds the file a mapping was made from, as the process sees it
     /// (pid, path, start, end, device and inode), so that it resolves after the process
     /// exits or the file is deleted or replaced. See `ProcessFiles.open`.
@@ -394,7 +400,10 @@ public final class Symbolizer {
     /// Reads what is new in the perf map; when entries changed, earlier resolutions of the
     /// process are stale.
     private func refreshPerfMap(_ space: AddressSpace) {
-        guard let map = space.perfMap, map.refresh(now: MonotonicClock.now, rereading: rereadsPerfMaps, intern: jitFrame(named:)) else { return }
+        let now = sampleTime != 0 ? sampleTime : MonotonicClock.now
+        if space.nextPerfMapLook > now && space.perfMap != nil { return }
+        space.nextPerfMapLook = now &+ PerfMap.checkInterval
+        guard let map = space.perfMap, map.refresh(now: now, rereading: rereadsPerfMaps, intern: jitFrame(named:)) else { return }
         space.cache.removeAll()
         space.generation = nextGeneration
         nextGeneration &+= 1
