@@ -91,6 +91,7 @@ public final class Symbolizer {
     public static let unknownUser: Int32 = 0
     /// Frame id of an unresolved kernel address.
     public static let unknownKernel: Int32 = 1
+    static let returnAddressBit: UInt64 = 1 << 63
 
     private let logger: Logger
     private let cacheDirectory: String
@@ -317,13 +318,24 @@ public final class Symbolizer {
         // of a process with unnamed code costs more than the rest of its lookups.
         if space.awaitingJIT && !isReturnAddress { refreshPerfMap(space) }
         if isReturnAddress {
-            let frame = resolve(in: space, address &- 1)
-            if frame != Self.unknownUser && moduleFrames[UInt64(frame)] == nil { return frame }
-            // No symbol at address-1: a symbol at the address itself, else the file's
-            // [basename] frame, is the best name.
-            let exact = resolve(in: space, address)
-            if exact != Self.unknownUser && moduleFrames[UInt64(exact)] == nil { return exact }
-            return frame != Self.unknownUser ? frame : exact
+            // The answer for a return address is cached under the address with the top bit
+            // set (no user address has it): one probe instead of two or three.
+            let key = address | Self.returnAddressBit
+            let cacheable = address & Self.returnAddressBit == 0
+            if cacheable, let cached = space.cache[key] { return cached }
+            var frame = resolve(in: space, address &- 1)
+            if frame == Self.unknownUser || moduleFrames[UInt64(frame)] != nil {
+                // No symbol at address-1: a symbol at the address itself, else the file's
+                // [basename] frame, is the best name.
+                let exact = resolve(in: space, address)
+                if exact != Self.unknownUser && moduleFrames[UInt64(exact)] == nil {
+                    frame = exact
+                } else if frame == Self.unknownUser {
+                    frame = exact
+                }
+            }
+            if cacheable { space.cache.set(key, frame) }
+            return frame
         }
         return resolve(in: space, address)
     }

@@ -174,7 +174,7 @@ struct RecordCommand: ParsableCommand {
             let rate = sampler.config.usesFrequency ? "\(sampler.config.periodOrFrequency) Hz" : "every \(sampler.config.periodOrFrequency) events"
             Terminal.writeError("flamed: sampling \(sampler.eventName) at \(rate) on \(sampler.cpus.count) CPUs; Ctrl-C stops\n")
         }
-        let reason = sampler.run(until: deadline, signals: signals, pollMilliseconds: 100) { records in
+        let reason = sampler.run(until: deadline, signals: signals, pollMilliseconds: 200) { records in
             for (index, record) in records.enumerated() {
                 profile.apply(record)
                 if index & 255 == 255 { sampler.readAhead() }
