@@ -88,10 +88,8 @@ public final class LiveProfile {
         let loaded: KernelSymbols?
         if kallsymsPath == "/proc/kallsyms" {
             loaded = KallsymsCache.runningKernel(directory: cacheDirectory, logger: logger)
-        } else if case .success(let bytes) = FileReader.map(path: kallsymsPath) {
-            loaded = KernelSymbols(parsing: bytes)
         } else {
-            loaded = nil
+            loaded = KallsymsCache.file(kallsymsPath, directory: cacheDirectory, logger: logger)
         }
         if let symbols = loaded {
             if symbols.table.count > 0 {

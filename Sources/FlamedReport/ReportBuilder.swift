@@ -183,10 +183,8 @@ public struct ReportBuilder {
             let loaded: KernelSymbols?
             if path == "/proc/kallsyms" && options.kallsymsPath == nil {
                 loaded = KallsymsCache.runningKernel(directory: options.cacheDirectory, logger: logger)
-            } else if case .success(let bytes) = FileReader.map(path: path) {
-                loaded = KernelSymbols(parsing: bytes)
             } else {
-                loaded = nil
+                loaded = KallsymsCache.file(path, directory: options.cacheDirectory, logger: logger)
             }
             guard let symbols = loaded else {
                 if options.kallsymsPath != nil { failure = failure ?? "\(path): cannot read kallsyms; kernel frames are [unknown]" }

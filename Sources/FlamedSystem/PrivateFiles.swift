@@ -51,6 +51,25 @@ public enum PrivateFiles {
         return OutputFile.write(bytes, to: path, permissions: 0o600)
     }
 
+    /// Removes all but the `keep` most recently modified files of `directory` whose names
+    /// start with `prefix`: bounds a cache with one file per input.
+    public static func prune(_ directory: String, prefix: String, keep: Int) {
+        guard let handle = opendir(directory) else { return }
+        var files: [(name: String, modified: Int)] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            var info = stat()
+            guard name.hasPrefix(prefix), lstat("\(directory)/\(name)", &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            files.append((name, Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec)))
+        }
+        closedir(handle)
+        for file in files.sorted(by: { $0.modified > $1.modified }).dropFirst(max(keep, 0)) {
+            unlink("\(directory)/\(file.name)")
+        }
+    }
+
     /// Creates `directory` and its missing parents with mode 0700. An existing directory is
     /// kept as it is only if this user owns it and nobody else may write to it.
     static func makeDirectory(_ directory: String) -> Result<Void, FileError> {

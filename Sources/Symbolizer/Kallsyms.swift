@@ -32,8 +32,8 @@ public struct KernelSymbols: Sendable {
         coverage = nil
     }
 
-    /// A table read back from a cache, complete only within `coverage`.
-    init(table: SymbolTable, textAddress: UInt64?, coreText: (low: UInt64, high: UInt64)?, coverage: [Range<UInt64>]) {
+    /// A table read back from a cache, complete only within `coverage` (nil: everywhere).
+    init(table: SymbolTable, textAddress: UInt64?, coreText: (low: UInt64, high: UInt64)?, coverage: [Range<UInt64>]?) {
         self.table = table
         self.textAddress = textAddress
         self.coreText = coreText

@@ -12,10 +12,12 @@ import Logging
 /// a loaded module (`KernelSymbols.coverage`); any other kernel address makes the
 /// symbolizer read /proc/kallsyms afresh, as it would have without the cache.
 public enum KallsymsCache {
-    /// The cache file's name in flamed's cache directory.
+    /// The cache file's name in flamed's cache directory (`kallsyms-HASH` for other files).
     public static let fileName = "kallsyms"
+    /// How many kallsyms files other than the running kernel's are kept.
+    static let filesKept = 4
     static let magic = Array("FLAMEDKS".utf8)
-    static let version: UInt32 = 2
+    static let version: UInt32 = 3
 
     /// The running kernel's symbols: from the cache in `directory` when it is still right,
     /// else parsed from /proc/kallsyms and, when the addresses are visible, saved there.
@@ -24,7 +26,7 @@ public enum KallsymsCache {
         let state = KernelState.current()
         let path = directory.map { "\($0)/\(fileName)" }
         if !fresh, let path, let state, addressesVisible(), let bytes = PrivateFiles.read(path) {
-            if let cached = decode(bytes, key: state.key, modules: state.modules) {
+            if let cached = decode(bytes, key: state.key, coverage: { coverage(coreText: $0, modules: state.modules) }) {
                 logger.debug("kernel symbols from the cache", metadata: ["file": "\(path)", "count": "\(cached.table.count)"])
                 return cached
             }
@@ -32,12 +34,36 @@ public enum KallsymsCache {
         }
         guard case .success(let text) = FileReader.map(path: "/proc/kallsyms") else { return nil }
         let symbols = KernelSymbols(KernelSymbols.Parsed(text))
-        if let path, let state, !symbols.addressesHidden, symbols.table.count > 0 {
-            if case .failure(let error) = PrivateFiles.write(encode(symbols, key: state.key), to: path) {
-                logger.debug("cannot save kernel symbols", metadata: ["error": "\(error)"])
-            }
+        if let path, let state { save(symbols, key: state.key, to: path, logger: logger) }
+        return symbols
+    }
+
+    /// The symbols of a kallsyms-format file (perf's build-id cache copy, `--kallsyms`):
+    /// from the cache in `directory` while the file is unchanged (path, device, inode, size
+    /// and modification time), else parsed and saved there. Nil when it cannot be read.
+    public static func file(_ path: String, directory: String?, logger: Logger) -> KernelSymbols? {
+        let stamp = FileStamp(path: path)
+        let key = stamp.map { Array("file\n\(path)\n\($0)\n".utf8) }
+        let cachePath = directory.map { "\($0)/\(fileName)-\(String(checksum(Array(path.utf8)), radix: 16))" }
+        if let key, let cachePath, let bytes = PrivateFiles.read(cachePath),
+           let cached = decode(bytes, key: key, coverage: { _ in nil }) {
+            logger.debug("kernel symbols from the cache", metadata: ["file": "\(cachePath)", "source": "\(path)"])
+            return cached
+        }
+        guard case .success(let text) = FileReader.map(path: path) else { return nil }
+        let symbols = KernelSymbols(parsing: text)
+        if let key, let cachePath, let directory {
+            save(symbols, key: key, to: cachePath, logger: logger)
+            PrivateFiles.prune(directory, prefix: "\(fileName)-", keep: filesKept)
         }
         return symbols
+    }
+
+    private static func save(_ symbols: KernelSymbols, key: [UInt8], to path: String, logger: Logger) {
+        guard !symbols.addressesHidden, symbols.table.count > 0 else { return }
+        if case .failure(let error) = PrivateFiles.write(encode(symbols, key: key), to: path) {
+            logger.debug("cannot save kernel symbols", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Whether this process may see kernel addresses now: the first lines of /proc/kallsyms
@@ -92,9 +118,11 @@ public enum KallsymsCache {
     // "FLAMEDKS", version u32, count u32, names length u32, key length u32, _text u64
     // (max: none), core text low and high u64 (max: none); the key, padded to 8 bytes; the
     // table as it is in memory: starts u64[count], sizes u32[count], name offsets u32[count],
-    // bindings u8[count], padded to 8; the names; a checksum u64 of everything before it.
+    // bindings u8[count], padded to 8; a checksum u64 of everything before it; the names.
     // Native byte order: the file never leaves the machine. Reading it back is a few copies,
-    // and the names are used where they lie in the mapped file.
+    // and the names are used where they lie in the mapped file, so only the pages of names
+    // that are looked up are read (names are outside the checksum for that reason; every
+    // read of them is bounds-checked).
 
     static let headerSize = 48
 
@@ -124,25 +152,26 @@ public enum KallsymsCache {
         putArray(parts.nameOffsets)
         putArray(parts.bindings)
         pad()
-        out += names
         put(checksum(out))
+        out += names
         return out
     }
 
     /// The table saved in `bytes`, if it was saved under `key` and is whole; nil otherwise.
-    /// `modules` are the loaded modules' ranges, for its coverage.
-    static func decode(_ bytes: ByteView, key: [UInt8], modules: [Range<UInt64>]) -> KernelSymbols? {
+    /// `coverage` gives, from the kernel image's text range, where the table is complete.
+    static func decode(_ bytes: ByteView, key: [UInt8],
+                       coverage: ((low: UInt64, high: UInt64)?) -> [Range<UInt64>]?) -> KernelSymbols? {
         guard bytes.count >= headerSize + 8, bytes.bytes(0, 8) == magic, bytes.u32(8) == version,
               let count = bytes.u32(12).map(Int.init), let namesLength = bytes.u32(16).map(Int.init),
               let keyLength = bytes.u32(20).map(Int.init), let text = bytes.u64(24),
               let coreLow = bytes.u64(32), let coreHigh = bytes.u64(40) else { return nil }
         let startsAt = headerSize + padded(keyLength)
         let sizesAt = startsAt + count * 8, offsetsAt = sizesAt + count * 4, bindingsAt = offsetsAt + count * 4
-        let namesAt = padded(bindingsAt + count)
-        guard keyLength == key.count, bytes.count == namesAt + namesLength + 8,
+        let checksumAt = padded(bindingsAt + count), namesAt = checksumAt + 8
+        guard keyLength == key.count, bytes.count == namesAt + namesLength,
               bytes.bytes(headerSize, keyLength) == key, let names = bytes.slice(namesAt, namesLength) else { return nil }
-        let stored = bytes.u64(namesAt + namesLength)
-        guard stored == bytes.withUnsafeBytes({ checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(namesAt + namesLength)])) }) else {
+        let stored = bytes.u64(checksumAt)
+        guard stored == bytes.withUnsafeBytes({ checksum(UnsafeRawBufferPointer(rebasing: $0[0..<checksumAt])) }) else {
             return nil
         }
         func array<T>(_ offset: Int, _ type: T.Type) -> [T] {
@@ -159,7 +188,7 @@ public enum KallsymsCache {
         let coreText = coreLow == .max ? nil : (low: coreLow, high: coreHigh)
         let table = SymbolTable(starts: starts, sizes: sizes, nameOffsets: nameOffsets, bindings: bindings, strings: names)
         return KernelSymbols(table: table, textAddress: text == .max ? nil : text, coreText: coreText,
-                             coverage: coverage(coreText: coreText, modules: modules))
+                             coverage: coverage(coreText))
     }
 
     /// A fast checksum, eight bytes at a time: it catches a damaged file, not an attacker

@@ -36,7 +36,7 @@ struct KallsymsCacheTests {
     func roundTrip() throws {
         let key = Array("boot-1\n0\n".utf8)
         let original = KernelSymbols(parsed)
-        let restored = try #require(KallsymsCache.decode(ByteView(KallsymsCache.encode(original, key: key)), key: key, modules: []))
+        let restored = try #require(KallsymsCache.decode(ByteView(KallsymsCache.encode(original, key: key)), key: key, coverage: { _ in nil }))
         #expect(restored.textAddress == 0xffffffff81000000)
         #expect(restored.table.count == original.table.count)
         for address: UInt64 in [0xffffffff81000104, 0xffffffff81000fff, 0xffffffffc0000004, 0xffffffffc0000180, 0xffffffffc0100010] {
@@ -47,20 +47,23 @@ struct KallsymsCacheTests {
                 "the kernel image's text runs from _text to the last text symbol (data and modules are not in it)")
     }
 
-    @Test("a table saved under another boot or module list, or damaged anywhere, is not used")
+    @Test("a table saved under another boot or module list, truncated, or damaged in its structure is not used")
     func staleOrDamaged() {
         let key = Array("boot-1\n0\nmymod 4096 0xffffffffc0000000\n".utf8)
         let encoded = KallsymsCache.encode(KernelSymbols(parsed), key: key)
-        #expect(KallsymsCache.decode(ByteView(encoded), key: key, modules: []) != nil)
-        #expect(KallsymsCache.decode(ByteView(encoded), key: Array("boot-2\n0\nmymod 4096 0xffffffffc0000000\n".utf8), modules: []) == nil)
-        #expect(KallsymsCache.decode(ByteView(encoded), key: Array("boot-1\n0\n".utf8), modules: []) == nil)
+        #expect(KallsymsCache.decode(ByteView(encoded), key: key, coverage: { _ in nil }) != nil)
+        #expect(KallsymsCache.decode(ByteView(encoded), key: Array("boot-2\n0\nmymod 4096 0xffffffffc0000000\n".utf8), coverage: { _ in nil }) == nil)
+        #expect(KallsymsCache.decode(ByteView(encoded), key: Array("boot-1\n0\n".utf8), coverage: { _ in nil }) == nil)
         for length in 0..<encoded.count {
-            #expect(KallsymsCache.decode(ByteView(Array(encoded.prefix(length))), key: key, modules: []) == nil, "truncated to \(length) bytes")
+            #expect(KallsymsCache.decode(ByteView(Array(encoded.prefix(length))), key: key, coverage: { _ in nil }) == nil, "truncated to \(length) bytes")
         }
-        for position in stride(from: 0, to: encoded.count, by: 3) {
+        // The names are outside the checksum (only the pages of names looked up are read);
+        // everything before them is covered.
+        let namesLength = Int(encoded[16]) | Int(encoded[17]) << 8 | Int(encoded[18]) << 16 | Int(encoded[19]) << 24
+        for position in stride(from: 0, to: encoded.count - namesLength, by: 3) {
             var damaged = encoded
             damaged[position] ^= 0x40
-            #expect(KallsymsCache.decode(ByteView(damaged), key: key, modules: []) == nil, "byte \(position) flipped")
+            #expect(KallsymsCache.decode(ByteView(damaged), key: key, coverage: { _ in nil }) == nil, "byte \(position) flipped")
         }
     }
 
@@ -115,5 +118,33 @@ struct KallsymsCacheTests {
         // A cache file another user could have written is ignored.
         chmod(directory + "/" + KallsymsCache.fileName, 0o666)
         #expect(KallsymsCache.runningKernel(directory: directory, logger: logger)?.coverage == nil)
+    }
+
+    @Test("a kallsyms file is cached until it changes; at most four such files are kept")
+    func fileCache() throws {
+        let base = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let directory = base + "/cache", logger = Logger(label: "test")
+        let source = base + "/kallsyms"
+        try kallsymsText.write(toFile: source, atomically: true, encoding: .utf8)
+        let parsed = try #require(KallsymsCache.file(source, directory: directory, logger: logger))
+        let cacheFiles = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(KallsymsCache.fileName + "-") }
+        #expect(cacheFiles.count == 1)
+        let cached = try #require(KallsymsCache.file(source, directory: directory, logger: logger))
+        #expect(cached.table.count == parsed.table.count && cached.coverage == nil, "a file's table is complete")
+        #expect(cached.table.find(0xffffffff81000104).map(cached.table.name) == "helper")
+
+        // Changed (a different size): parsed again.
+        try (kallsymsText + "ffffffffc0200000 t late_fn\t[late]\n").write(toFile: source, atomically: true, encoding: .utf8)
+        let changed = try #require(KallsymsCache.file(source, directory: directory, logger: logger))
+        #expect(changed.table.find(0xffffffffc0200004).map(changed.table.name) == "late_fn")
+
+        for index in 0..<6 {
+            let other = base + "/kallsyms-\(index)"
+            try kallsymsText.write(toFile: other, atomically: true, encoding: .utf8)
+            _ = KallsymsCache.file(other, directory: directory, logger: logger)
+        }
+        let kept = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(KallsymsCache.fileName + "-") }
+        #expect(kept.count == KallsymsCache.filesKept, "\(kept)")
     }
 }
