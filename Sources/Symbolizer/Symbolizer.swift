@@ -323,11 +323,11 @@ public final class Symbolizer {
             let key = address | Self.returnAddressBit
             let cacheable = address & Self.returnAddressBit == 0
             if cacheable, let cached = space.cache[key] { return cached }
-            var frame = resolve(in: space, address &- 1)
+            var frame = resolve(in: space, address &- 1, caching: !cacheable)
             if frame == Self.unknownUser || moduleFrames[UInt64(frame)] != nil {
                 // No symbol at address-1: a symbol at the address itself, else the file's
                 // [basename] frame, is the best name.
-                let exact = resolve(in: space, address)
+                let exact = resolve(in: space, address, caching: !cacheable)
                 if exact != Self.unknownUser && moduleFrames[UInt64(exact)] == nil {
                     frame = exact
                 } else if frame == Self.unknownUser {
@@ -340,8 +340,10 @@ public final class Symbolizer {
         return resolve(in: space, address)
     }
 
-    private func resolve(in space: AddressSpace, _ lookup: UInt64) -> Int32 {
-        if let cached = space.cache[lookup] { return cached }
+    /// The frame of `lookup`, cached under it when `caching` (return addresses are cached
+    /// once, under their own key, by `resolveUser`).
+    private func resolve(in space: AddressSpace, _ lookup: UInt64, caching: Bool = true) -> Int32 {
+        if caching, let cached = space.cache[lookup] { return cached }
         var frame = Self.unknownUser
         if let mapping = space.find(lookup), let dso = mapping.dso {
             let symbols = dso.load(cacheDirectory: cacheDirectory, logger: logger, runningVDSO: recordedOnRunningKernel)
@@ -355,7 +357,7 @@ public final class Symbolizer {
             // A miss is cached too: when the map grows, the cache is cleared.
             frame = jit
         }
-        space.cache.set(lookup, frame)
+        if caching { space.cache.set(lookup, frame) }
         return frame
     }
 
