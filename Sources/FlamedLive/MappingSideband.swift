@@ -26,7 +26,11 @@ final class MappingSideband: @unchecked Sendable {
     /// sample type, so its records end with the same trailer).
     final class Decoder: RecordDecoding, @unchecked Sendable {
         let attrs: [EventAttr]
-        init(attrs: [EventAttr]) { self.attrs = attrs }
+        let layouts: [RecordLayout]
+        init(attrs: [EventAttr]) {
+            self.attrs = attrs
+            layouts = attrs.map(RecordLayout.init)
+        }
         func attrIndex(forID id: UInt64) -> Int? { 0 }
         func noteUnknownID() {}
     }

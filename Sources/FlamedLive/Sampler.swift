@@ -48,6 +48,7 @@ public struct SamplingStatistics: Sendable, Equatable {
 public final class Sampler: RecordDecoding {
     /// The one event layout every opened event shares.
     public let attrs: [EventAttr]
+    public let layouts: [RecordLayout]
     /// The event actually sampled (after any fallback), as perf names it.
     public let eventName: String
     /// Fallbacks taken while opening, to be announced (for example cycles → cpu-clock).
@@ -174,6 +175,7 @@ public final class Sampler: RecordDecoding {
         self.notices = notices
         attrs = [EventAttr(type: config.type, config: config.config, samplePeriodOrFrequency: config.periodOrFrequency,
                            sampleType: config.sampleType, flags: config.attrFlags, name: eventName)]
+        layouts = attrs.map(RecordLayout.init)
 
         switch EventLoop.make() {
         case .failure(let code):

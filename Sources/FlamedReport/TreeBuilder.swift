@@ -17,7 +17,10 @@ public struct TreeBuilder {
     private var chain: [UInt64] = []
     private var modes: [UInt8] = []
     private var nodes: [Int32] = []
-    private var lastPaths: [Int32: ThreadPath] = [:]
+    /// Each thread's previous path, by slot: buffers are reused from sample to sample.
+    private var pathSlots: [Int32: Int] = [:]
+    private var paths: [ThreadPath] = []
+    private var freePathSlots: [Int] = []
     private let unknownName: Int32
     /// Live modes: what follows `comm (pid)` in a process's node name, for example
     /// ` [container 1a2b3c4d5e6f]`; nil or "" for nothing.
@@ -26,10 +29,37 @@ public struct TreeBuilder {
     /// The previous sample's raw callchain of a thread (leaf first) and the tree node
     /// reached after each entry, walking from the root.
     private struct ThreadPath {
-        var processNode: Int32
-        var generation: UInt64
-        var chain: [UInt64]
-        var nodes: [Int32]
+        var processNode: Int32 = 0
+        var generation: UInt64 = 0
+        var chain: [UInt64] = []
+        var nodes: [Int32] = []
+    }
+
+    /// Forgets thread `tid`'s previous path; its slot is used again.
+    private mutating func dropPath(_ tid: Int32) {
+        guard let slot = pathSlots.removeValue(forKey: tid) else { return }
+        freePathSlots.append(slot)
+    }
+
+    /// Remembers `chain` and `nodes` as thread `tid`'s previous path, in place.
+    private mutating func keepPath(_ tid: Int32, processNode: Int32, generation: UInt64) {
+        let slot: Int
+        if let existing = pathSlots[tid] {
+            slot = existing
+        } else if let free = freePathSlots.popLast() {
+            slot = free
+            pathSlots[tid] = slot
+        } else {
+            slot = paths.count
+            paths.append(ThreadPath())
+            pathSlots[tid] = slot
+        }
+        paths[slot].processNode = processNode
+        paths[slot].generation = generation
+        paths[slot].chain.removeAll(keepingCapacity: true)
+        paths[slot].chain.append(contentsOf: chain)
+        paths[slot].nodes.removeAll(keepingCapacity: true)
+        paths[slot].nodes.append(contentsOf: nodes)
     }
 
     /// Per-entry classification of a raw callchain.
@@ -79,7 +109,7 @@ public struct TreeBuilder {
     /// Forgets a thread's process node after it was renamed or created.
     public mutating func forget(tid: Int32) {
         processNodes[tid] = nil
-        lastPaths[tid] = nil
+        dropPath(tid)
     }
 
     /// Adds one sample with `weight` and returns the node it ended on.
@@ -124,7 +154,7 @@ public struct TreeBuilder {
             }
             if entry >= CallchainContext.max {
                 guard entry == CallchainContext.kernel || entry == CallchainContext.user || entry == CallchainContext.hypervisor else {
-                    lastPaths[tid] = nil
+                    dropPath(tid)
                     return processNode
                 }
                 inKernel = entry == CallchainContext.kernel
@@ -143,12 +173,16 @@ public struct TreeBuilder {
         var node = processNode
         nodes.removeAll(keepingCapacity: true)
         nodes.append(contentsOf: repeatElement(processNode, count: usable))
-        if usable == chain.count, let last = lastPaths[tid], last.processNode == processNode, last.generation == generation {
-            let limit = min(last.chain.count, chain.count)
-            while shared < limit && last.chain[last.chain.count - 1 - shared] == chain[chain.count - 1 - shared] { shared += 1 }
+        if usable == chain.count, let slot = pathSlots[tid], paths[slot].processNode == processNode, paths[slot].generation == generation {
+            paths[slot].chain.withUnsafeBufferPointer { lastChain in
+                let limit = min(lastChain.count, chain.count)
+                while shared < limit && lastChain[lastChain.count - 1 - shared] == chain[chain.count - 1 - shared] { shared += 1 }
+            }
             shared = max(shared - 1, 0)
-            let offset = last.chain.count - usable
-            for index in (usable - shared)..<usable { nodes[index] = last.nodes[index + offset] }
+            let offset = paths[slot].chain.count - usable
+            paths[slot].nodes.withUnsafeBufferPointer { lastNodes in
+                for index in (usable - shared)..<usable { nodes[index] = lastNodes[index + offset] }
+            }
             if shared > 0 { node = nodes[usable - shared] }
         }
         var index = usable - 1 - shared
@@ -168,9 +202,9 @@ public struct TreeBuilder {
             index -= 1
         }
         if usable == chain.count {
-            lastPaths[tid] = ThreadPath(processNode: processNode, generation: generation, chain: chain, nodes: nodes)
+            keepPath(tid, processNode: processNode, generation: generation)
         } else {
-            lastPaths[tid] = nil
+            dropPath(tid)
         }
         return node
     }

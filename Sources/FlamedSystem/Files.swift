@@ -69,9 +69,11 @@ public enum FileReader {
         return .success(ByteView(storage: storage))
     }
 
-    /// Reads a whole stream (a pipe, standard input) into memory.
+    /// Reads a whole stream (a pipe, standard input, a /proc file) into memory. The buffer
+    /// starts small and doubles: most /proc files are a few hundred bytes, and a fresh
+    /// megabyte can cost a transparent huge page to be cleared.
     public static func readAll(fd: Int32, path: String) -> Result<ByteView, FileError> {
-        var capacity = 1 << 20
+        var capacity = 16 << 10
         var memory = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         var used = 0
         while true {

@@ -5,6 +5,8 @@ import FlamedSystem
 public protocol RecordDecoding: AnyObject {
     /// The events, in the order samples refer to them.
     var attrs: [EventAttr] { get }
+    /// `RecordLayout(attrs[i])` for each event, kept in step with `attrs`.
+    var layouts: [RecordLayout] { get }
     /// The event a sample id belongs to.
     func attrIndex(forID id: UInt64) -> Int?
     /// Counts a sample whose id matches no event.
@@ -21,7 +23,7 @@ extension RecordDecoding {
             return try decodeMmap(record, type: type, misc: misc, fileOffset: fileOffset).map { .mmap($0) }
         case RecordType.comm:
             guard let pid = record.u32(8), let tid = record.u32(12) else { throw short(type, 16, record, fileOffset) }
-            let attr = nonSampleAttr(record)
+            let attr = nonSampleLayout(record)
             let end = record.count - attr.sampleIDTrailerSize
             guard end >= 16, let name = record.cString(16, maxLength: end - 16) else { throw short(type, 16 + attr.sampleIDTrailerSize, record, fileOffset) }
             return .comm(CommRecord(pid: Int32(bitPattern: pid), tid: Int32(bitPattern: tid), name: name,
@@ -43,7 +45,7 @@ extension RecordDecoding {
         case RecordType.ksymbol:
             guard let address = record.u64(8), let length = record.u32(16), let kind = record.u16(20),
                   let flags = record.u16(22) else { throw short(type, 24, record, fileOffset) }
-            let attr = nonSampleAttr(record)
+            let attr = nonSampleLayout(record)
             let end = record.count - attr.sampleIDTrailerSize
             let name = end > 24 ? (record.cString(24, maxLength: end - 24) ?? "") : ""
             return .ksymbol(KSymbolRecord(address: address, length: length, type: kind, isUnregister: flags & 1 != 0, name: name))
@@ -58,17 +60,18 @@ extension RecordDecoding {
 
     /// The event a non-sample record belongs to, from its sample_id_all trailer (perf
     /// reads the id where the first event's layout puts it); the first event otherwise.
-    func nonSampleAttr(_ record: ByteView) -> EventAttr {
-        let first = attrs[0]
-        if attrs.count > 1, let fromEnd = first.trailerIDOffsetFromEnd, record.count - 8 >= first.sampleIDTrailerSize,
+    func nonSampleLayout(_ record: ByteView) -> RecordLayout {
+        let layouts = self.layouts
+        let first = layouts[0]
+        if layouts.count > 1, let fromEnd = first.trailerIDOffsetFromEnd, record.count - 8 >= first.sampleIDTrailerSize,
            let id = record.u64(record.count - fromEnd), let index = attrIndex(forID: id) {
-            return attrs[index]
+            return layouts[index]
         }
         return first
     }
 
     /// The TIME field of a non-sample record's trailer, or 0.
-    func trailerTime(_ record: ByteView, _ attr: EventAttr) -> UInt64 {
+    func trailerTime(_ record: ByteView, _ attr: RecordLayout) -> UInt64 {
         guard let timeOffset = attr.trailerTimeOffset, record.count - 8 >= attr.sampleIDTrailerSize else { return 0 }
         return record.u64(record.count - attr.sampleIDTrailerSize + timeOffset) ?? 0
     }
@@ -76,7 +79,7 @@ extension RecordDecoding {
     /// A SAMPLE's event id (IDENTIFIER or ID, where the first event's layout puts it), or
     /// nil when the record has none or is too short for it.
     func sampleID(_ record: ByteView) -> UInt64? {
-        guard let position = attrs[0].sampleIDOffset, 8 + position + 8 <= record.count else { return nil }
+        guard let position = layouts[0].sampleIDOffset, 8 + position + 8 <= record.count else { return nil }
         return record.u64(8 + position)
     }
 
@@ -84,21 +87,22 @@ extension RecordDecoding {
     /// it has none.
     public func recordTime(_ record: ByteView, type: UInt32) -> UInt64 {
         if type == RecordType.sample {
-            return sampleTime(record, attrs[sampleID(record).flatMap(attrIndex(forID:)) ?? 0])
+            let layouts = self.layouts
+            return sampleTime(record, layouts.count == 1 ? layouts[0] : layouts[sampleID(record).flatMap(attrIndex(forID:)) ?? 0])
         }
         if type == RecordType.fork || type == RecordType.exit { return record.u64(24) ?? 0 }
-        return trailerTime(record, nonSampleAttr(record))
+        return trailerTime(record, nonSampleLayout(record))
     }
 
     /// A SAMPLE's TIME field, or 0.
-    func sampleTime(_ record: ByteView, _ attr: EventAttr) -> UInt64 {
+    func sampleTime(_ record: ByteView, _ attr: RecordLayout) -> UInt64 {
         guard let position = attr.sampleTimeOffset, 8 + position + 8 <= record.count else { return 0 }
         return record.u64(8 + position) ?? 0
     }
 
     private func decodeMmap(_ record: ByteView, type: UInt32, misc: UInt16, fileOffset: Int) throws -> MmapRecord? {
         let fixed = type == RecordType.mmap ? 40 : 72
-        let attr = nonSampleAttr(record)
+        let attr = nonSampleLayout(record)
         let end = record.count - attr.sampleIDTrailerSize
         guard end >= fixed, let pid = record.u32(8), let tid = record.u32(12), let start = record.u64(16),
               let length = record.u64(24), let pageOffset = record.u64(32) else {
@@ -128,7 +132,8 @@ extension RecordDecoding {
     private func decodeSample(_ record: ByteView, misc: UInt16, fileOffset: Int) throws -> Sample? {
         let size = record.count
         var attrIndex = 0
-        if attrs.count > 1 {
+        let layouts = self.layouts
+        if layouts.count > 1 {
             guard let id = sampleID(record) else {
                 throw PerfDataError(.badSample, offset: fileOffset, "sample of \(size) bytes has no event id")
             }
@@ -138,7 +143,7 @@ extension RecordDecoding {
             }
             attrIndex = index
         }
-        let type = attrs[attrIndex].sampleType
+        let type = layouts[attrIndex].sampleType
         var p = 8
         @inline(__always) func next(_ what: String) throws -> UInt64 {
             guard let value = record.u64(p) else {
@@ -163,7 +168,7 @@ extension RecordDecoding {
         if type & SampleFormat.cpu != 0 { sample.cpu = UInt32(truncatingIfNeeded: try next("CPU")) }
         if type & SampleFormat.period != 0 { sample.period = try next("PERIOD") }
         if type & SampleFormat.read != 0 {
-            let format = attrs[attrIndex].readFormat
+            let format = layouts[attrIndex].readFormat
             var perValue = 1
             if format & ReadFormat.id != 0 { perValue += 1 }
             if format & ReadFormat.lost != 0 { perValue += 1 }

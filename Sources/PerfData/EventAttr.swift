@@ -107,6 +107,28 @@ public struct EventAttr: Sendable {
     }
 }
 
+/// Where an event's fields lie in its records, worked out once per event: decoding a record
+/// then reads a few integers instead of copying an `EventAttr` (with its name and ids).
+public struct RecordLayout: Sendable {
+    let sampleType: UInt64
+    let readFormat: UInt64
+    let sampleIDTrailerSize: Int
+    let trailerTimeOffset: Int?
+    let trailerIDOffsetFromEnd: Int?
+    let sampleIDOffset: Int?
+    let sampleTimeOffset: Int?
+
+    public init(_ attr: EventAttr) {
+        sampleType = attr.sampleType
+        readFormat = attr.readFormat
+        sampleIDTrailerSize = attr.sampleIDTrailerSize
+        trailerTimeOffset = attr.trailerTimeOffset
+        trailerIDOffsetFromEnd = attr.trailerIDOffsetFromEnd
+        sampleIDOffset = attr.sampleIDOffset
+        sampleTimeOffset = attr.sampleTimeOffset
+    }
+}
+
 extension EventAttr {
     /// An attr as flamed opens it (live sampling), named `name`.
     public init(type: UInt32, config: UInt64, samplePeriodOrFrequency: UInt64, sampleType: UInt64, flags: UInt64,

@@ -17,7 +17,10 @@ public final class PerfDataReader: RecordDecoding {
     static let decompressedLimit = 64 << 30
 
     public let isPipe: Bool
-    public private(set) var attrs: [EventAttr] = []
+    public private(set) var attrs: [EventAttr] = [] {
+        didSet { layouts = attrs.map(RecordLayout.init) }
+    }
+    public private(set) var layouts: [RecordLayout] = []
     public private(set) var header = PerfHeaderInfo()
     /// Problems that did not stop the read (truncated tail, bad feature sections, …).
     public private(set) var warnings: [String] = []
@@ -345,9 +348,9 @@ public final class PerfDataReader: RecordDecoding {
         let time: UInt64
         if type == RecordType.sample {
             // A sample with an unknown id is timed by the first event's layout (and skipped later).
-            time = sampleTime(record, attrs[sampleID(record).flatMap(attrIndex(forID:)) ?? 0])
+            time = sampleTime(record, layouts[sampleID(record).flatMap(attrIndex(forID:)) ?? 0])
         } else {
-            time = trailerTime(record, nonSampleAttr(record))
+            time = trailerTime(record, nonSampleLayout(record))
         }
         if time == 0 || time == .max {
             try deliver(view: view, offset: offset, fileOffset: fileOffset, handler)

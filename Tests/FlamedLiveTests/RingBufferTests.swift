@@ -13,6 +13,7 @@ private final class TestDecoder: RecordDecoding {
         | SampleFormat.period | SampleFormat.callchain
     let attrs = [EventAttr(type: 1, config: 0, samplePeriodOrFrequency: 4000, sampleType: sampleType,
                            flags: 1 << 18, name: "cpu-clock")]
+    lazy var layouts = attrs.map(RecordLayout.init)
     var unknownIDs = 0
     func attrIndex(forID id: UInt64) -> Int? { 0 }
     func noteUnknownID() { unknownIDs += 1 }
