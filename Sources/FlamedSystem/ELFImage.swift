@@ -357,7 +357,9 @@ public final class ELFImage {
     /// the file's own range when the file is on disk (its pages can be dropped and come
     /// back from the page cache), else a copy.
     private func stringTable(_ section: OpaquePointer, bytes: UnsafeRawBufferPointer) -> ByteView {
-        fileRange(of: section) ?? ByteView(Array(bytes))
+        guard let range = fileRange(of: section) else { return ByteView(Array(bytes)) }
+        range.adviseRandomAccess()
+        return range
     }
 
     /// The file opened again as our own read-only mapping, so that views of its sections

@@ -184,6 +184,10 @@ public enum KallsymsCache {
         }
         let starts = array(startsAt, UInt64.self), sizes = array(sizesAt, UInt32.self)
         let nameOffsets = array(offsetsAt, UInt32.self), bindings = array(bindingsAt, UInt8.self)
+        // The arrays are copied: their pages are not needed again. Names are read one at a
+        // time, wherever they are.
+        bytes.releaseResidentPages(0, namesAt)
+        names.adviseRandomAccess()
         guard nameOffsets.allSatisfy({ Int($0) < namesLength }), zip(starts, starts.dropFirst()).allSatisfy({ $0 <= $1 }) else { return nil }
         let coreText = coreLow == .max ? nil : (low: coreLow, high: coreHigh)
         let table = SymbolTable(starts: starts, sizes: sizes, nameOffsets: nameOffsets, bindings: bindings, strings: names)
