@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A request on the control socket: one line of JSON.
 public struct ControlRequest: Codable, Sendable, Equatable {
@@ -43,6 +43,6 @@ public struct ControlRequest: Codable, Sendable, Equatable {
 public enum ControlReply {
     public static func ok(_ body: [UInt8]) -> [UInt8] { Array("ok \(body.count)\n".utf8) + body }
     public static func error(_ message: String) -> [UInt8] {
-        Array("error \(message.replacingOccurrences(of: "\n", with: " "))\n".utf8)
+        Array("error \(String(message.map { $0 == "\n" ? " " : $0 }))\n".utf8)
     }
 }

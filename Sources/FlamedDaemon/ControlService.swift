@@ -1,5 +1,5 @@
 import FlamedSystem
-import Foundation
+import FoundationEssentials
 import Logging
 import ServiceLifecycle
 
@@ -41,8 +41,12 @@ public final class ControlService: Service, @unchecked Sendable {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    Thread.detachNewThread { [self] in
+                    let started = Threads.detach { [self] in
                         serve()
+                        continuation.resume()
+                    }
+                    if case .failure(let code) = started {
+                        logger.error("cannot start the control socket's thread: \(FileReader.describe(code))")
                         continuation.resume()
                     }
                 }

@@ -1,8 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FlameGraph
 import FlameRender
 import FlamedLive
 import FlamedSystem
-import Foundation
+import FoundationEssentials
 import Logging
 import PerfData
 import Symbolizer
@@ -10,7 +13,7 @@ import Symbolizer
 /// Everything the daemon knows, shared by the sampling thread (which adds records) and
 /// the snapshot and control paths (which read it), behind one lock held only briefly.
 public final class DaemonState: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private let profile: LiveProfile
     private var window: RollingWindow
     private let logger: Logger
@@ -165,15 +168,32 @@ public final class DaemonState: @unchecked Sendable {
     /// `comm (pid) [container ID]` for a process in a container, or `swapper`). A container
     /// id matches by prefix either way (short or full, any case).
     static func processFilter(pids: [Int32]?, comm: String?, container: String? = nil) -> (String) -> Bool {
-        { name in
+        /// Where `needle` last occurs in `text`.
+        func lastRange(of needle: String, in text: Substring) -> Range<Substring.Index>? {
+            let pattern = Array(needle)
+            var end = text.endIndex
+            while end > text.startIndex {
+                var start = end, matched = pattern.count
+                while matched > 0 && start > text.startIndex {
+                    let previous = text.index(before: start)
+                    guard text[previous] == pattern[matched - 1] else { break }
+                    start = previous
+                    matched -= 1
+                }
+                if matched == 0 { return start..<end }
+                end = text.index(before: end)
+            }
+            return nil
+        }
+        return { name in
             var processComm = name, processPID: Int32 = 0
             var label = Substring(name)
             var processContainer: Substring?
-            if label.hasSuffix("]"), let open = label.range(of: " [container ", options: .backwards) {
+            if label.hasSuffix("]"), let open = lastRange(of: " [container ", in: label) {
                 processContainer = label[open.upperBound..<label.index(before: label.endIndex)]
                 label = label[..<open.lowerBound]
             }
-            if label.hasSuffix(")"), let open = label.range(of: " (", options: .backwards) {
+            if label.hasSuffix(")"), let open = lastRange(of: " (", in: label) {
                 processComm = String(label[..<open.lowerBound])
                 processPID = Int32(label[open.upperBound..<label.index(before: label.endIndex)]) ?? 0
             }

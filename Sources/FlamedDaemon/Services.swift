@@ -1,6 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FlamedLive
 import FlamedSystem
-import Foundation
+import FoundationEssentials
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -47,13 +50,16 @@ public final class SamplingService: Service, @unchecked Sendable {
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-                    Thread.detachNewThread { [self] in
+                    let started = Threads.detach { [self] in
                         do {
                             try loop()
                             continuation.resume()
                         } catch {
                             continuation.resume(throwing: error)
                         }
+                    }
+                    if case .failure(let code) = started {
+                        continuation.resume(throwing: SamplingError("cannot start the sampling thread: \(FileReader.describe(code))"))
                     }
                 }
             } onGracefulShutdown: {

@@ -1,7 +1,7 @@
 import FlameGraph
 import FlameRender
 import FlamedSystem
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// The output formats of snapshots and their file extensions.
@@ -24,7 +24,7 @@ public enum SnapshotFormat: String, Sendable, CaseIterable {
 public final class SnapshotWriter: @unchecked Sendable {
     private let state: DaemonState
     private let logger: Logger
-    private let lock = NSLock()
+    private let lock = Lock()
     private var inFlight = false
     private var pending = false
     private let host: String
@@ -47,7 +47,7 @@ public final class SnapshotWriter: @unchecked Sendable {
             return true
         }
         guard start else { return }
-        Thread.detachNewThread { [self] in
+        let started = Threads.detach { [self] in
             var why = reason
             while true {
                 writeNow(reason: why)
@@ -61,6 +61,13 @@ public final class SnapshotWriter: @unchecked Sendable {
                 }
                 guard again else { return }
                 why = "coalesced requests"
+            }
+        }
+        if case .failure(let code) = started {
+            logger.error("cannot start a thread to write the snapshot: \(FileReader.describe(code))")
+            lock.withLock {
+                inFlight = false
+                pending = false
             }
         }
     }

@@ -1,5 +1,4 @@
 import FlamedSystem
-import Foundation
 import Logging
 import PerfData
 import Synchronization
@@ -88,7 +87,11 @@ final class MappingSideband: @unchecked Sendable {
             for open in opened.events { _ = open.event.enable() }
         }
         let sideband = MappingSideband(events: opened.events, rings: opened.rings, loop: loop, attrs: attrs, handler: handler)
-        Thread.detachNewThread { sideband.run() }
+        if case .failure(let code) = Threads.detach({ sideband.run() }) {
+            logger.debug("no mapping side band", metadata: ["error": "pthread_create: \(FileReader.describe(code))"])
+            sideband.stop()
+            return nil
+        }
         return sideband
     }
 
