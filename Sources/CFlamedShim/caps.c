@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <sys/auxv.h>
 #include <sys/capability.h>
 
 /* The numbers in flamed_caps.h must agree with the system header wherever it has them. */
@@ -61,4 +62,8 @@ int flamed_shim_cap_drop_all_except(const int *keep, int count) {
     cap_free(current);
     errno = saved;
     return result == 0 ? 0 : -1;
+}
+
+int flamed_shim_secure_execution(void) {
+    return getauxval(AT_SECURE) != 0;
 }

@@ -43,6 +43,6 @@ public struct ControlRequest: Codable, Sendable, Equatable {
 public enum ControlReply {
     public static func ok(_ body: [UInt8]) -> [UInt8] { Array("ok \(body.count)\n".utf8) + body }
     public static func error(_ message: String) -> [UInt8] {
-        Array("error \(String(message.map { $0 == "\n" ? " " : $0 }))\n".utf8)
+        Array("error ".utf8) + message.utf8.map { $0 == 10 || $0 == 13 ? 32 : $0 } + [10]
     }
 }

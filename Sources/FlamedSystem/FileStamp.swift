@@ -17,7 +17,7 @@ public struct FileStamp: Hashable, Sendable, CustomStringConvertible {
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
         size = Int64(info.st_size)
-        modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        modified = Int64(info.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(info.st_mtim.tv_nsec)
     }
 
     public var description: String { "\(device):\(inode):\(size):\(modified)" }

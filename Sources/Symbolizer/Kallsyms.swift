@@ -29,20 +29,25 @@ public struct KernelSymbols: Sendable {
             : SymbolTable(symbols: parsed.entries, strings: ByteView(storage: ByteStorage(copying: parsed.names)), moduleFlags: parsed.modules)
         textAddress = addressesHidden ? nil : parsed.text
         coreText = addressesHidden ? nil : parsed.coreText
+        moduleText = addressesHidden ? [] : parsed.moduleText.values.map { $0.low...$0.high }.sorted { $0.lowerBound < $1.lowerBound }
         coverage = nil
     }
 
     /// A table read back from a cache, complete only within `coverage` (nil: everywhere).
-    init(table: SymbolTable, textAddress: UInt64?, coreText: (low: UInt64, high: UInt64)?, coverage: [Range<UInt64>]?) {
+    init(table: SymbolTable, textAddress: UInt64?, coreText: (low: UInt64, high: UInt64)?, moduleText: [ClosedRange<UInt64>],
+         coverage: [Range<UInt64>]?) {
         self.table = table
         self.textAddress = textAddress
         self.coreText = coreText
+        self.moduleText = moduleText
         self.coverage = coverage
         addressesHidden = false
     }
 
     /// The lowest and highest kernel-image (not module) text symbol addresses.
     let coreText: (low: UInt64, high: UInt64)?
+    /// For each module, from its first text symbol to its last one's start.
+    let moduleText: [ClosedRange<UInt64>]
 
     /// Whether `address` lies where this table is complete (see `coverage`).
     @inline(__always)
@@ -61,6 +66,8 @@ public struct KernelSymbols: Sendable {
         var anyAddress = false
         /// The lowest and highest kernel-image (not module) text symbol addresses.
         var coreText: (low: UInt64, high: UInt64)?
+        /// The same for each module, by its `[name]`.
+        var moduleText: [[UInt8]: (low: UInt64, high: UInt64)] = [:]
 
         init() {}
 
@@ -98,8 +105,14 @@ public struct KernelSymbols: Sendable {
                         text = address
                     }
                     if address != 0 { anyAddress = true }
-                    if type == UInt8(ascii: "t"), address != 0, nameEnd == lineEnd {
-                        coreText = (min(coreText?.low ?? address, address), max(coreText?.high ?? address, address))
+                    if type == UInt8(ascii: "t"), address != 0 {
+                        if nameEnd == lineEnd {
+                            coreText = (min(coreText?.low ?? address, address), max(coreText?.high ?? address, address))
+                        } else if !KernelSymbols.isRuntimeCode(UnsafeBufferPointer(start: base + nameEnd + 1, count: lineEnd - nameEnd - 1)) {
+                            let module = Array(UnsafeBufferPointer(start: base + nameEnd + 1, count: lineEnd - nameEnd - 1))
+                            let known = moduleText[module]
+                            moduleText[module] = (min(known?.low ?? address, address), max(known?.high ?? address, address))
+                        }
                     }
                     entries.append(ELFSymbol(start: address, size: 0, nameOffset: UInt32(truncatingIfNeeded: names.count), binding: binding))
                     names.append(contentsOf: UnsafeBufferPointer(start: base + nameStart, count: lineEnd - nameStart))
@@ -108,6 +121,12 @@ public struct KernelSymbols: Sendable {
                 }
             }
         }
+    }
+
+    /// Whether a kallsyms `[module]` suffix names code the kernel makes at run time (BPF
+    /// programs, ftrace and kprobe trampolines) rather than a module.
+    static func isRuntimeCode(_ suffix: UnsafeBufferPointer<UInt8>) -> Bool {
+        suffix.starts(with: Array("[bpf]".utf8)) || suffix.starts(with: Array("[__builtin__".utf8))
     }
 
     /// The one warning for a kallsyms file whose addresses are all 0. For /proc/kallsyms it

@@ -17,7 +17,7 @@ public enum KallsymsCache {
     /// How many kallsyms files other than the running kernel's are kept.
     static let filesKept = 4
     static let magic = Array("FLAMEDKS".utf8)
-    static let version: UInt32 = 3
+    static let version: UInt32 = 4
 
     /// The running kernel's symbols: from the cache in `directory` when it is still right,
     /// else parsed from /proc/kallsyms and, when the addresses are visible, saved there.
@@ -26,7 +26,7 @@ public enum KallsymsCache {
         let state = KernelState.current()
         let path = directory.map { "\($0)/\(fileName)" }
         if !fresh, let path, let state, addressesVisible(), let bytes = PrivateFiles.read(path) {
-            if let cached = decode(bytes, key: state.key, coverage: { coverage(coreText: $0, modules: state.modules) }) {
+            if let cached = decode(bytes, key: state.key, complete: false) {
                 logger.debug("kernel symbols from the cache", metadata: ["file": "\(path)", "count": "\(cached.table.count)"])
                 return cached
             }
@@ -42,11 +42,12 @@ public enum KallsymsCache {
     /// from the cache in `directory` while the file is unchanged (path, device, inode, size
     /// and modification time), else parsed and saved there. Nil when it cannot be read.
     public static func file(_ path: String, directory: String?, logger: Logger) -> KernelSymbols? {
-        let stamp = FileStamp(path: path)
+        // A /proc file (size 0, the same stamp all boot long) is read every time.
+        let stamp = FileStamp(path: path).flatMap { $0.size > 0 && FileStamp.realPath(path) != "/proc/kallsyms" ? $0 : nil }
         let key = stamp.map { Array("file\n\(path)\n\($0)\n".utf8) }
         let cachePath = directory.map { "\($0)/\(fileName)-\(String(checksum(Array(path.utf8)), radix: 16))" }
         if let key, let cachePath, let bytes = PrivateFiles.read(cachePath),
-           let cached = decode(bytes, key: key, coverage: { _ in nil }) {
+           let cached = decode(bytes, key: key, complete: true) {
             logger.debug("kernel symbols from the cache", metadata: ["file": "\(cachePath)", "source": "\(path)"])
             return cached
         }
@@ -77,9 +78,11 @@ public enum KallsymsCache {
         }
     }
 
-    /// Where a cached table is complete: the kernel image's text, and each loaded module.
-    static func coverage(coreText: (low: UInt64, high: UInt64)?, modules: [Range<UInt64>]) -> [Range<UInt64>] {
-        var ranges = modules
+    /// Where a cached table is complete: the kernel image's text, and each module's text
+    /// from its first symbol to the start of its last (an address past that may be code
+    /// placed after the module, so it makes kallsyms be read again).
+    static func coverage(coreText: (low: UInt64, high: UInt64)?, moduleText: [ClosedRange<UInt64>]) -> [Range<UInt64>] {
+        var ranges = moduleText.map { $0.lowerBound..<($0.upperBound &+ 1) }
         if let core = coreText { ranges.append(core.low..<(core.high &+ 4096)) }
         return ranges
     }
@@ -88,14 +91,11 @@ public enum KallsymsCache {
     struct KernelState {
         /// boot_id, the modules (name, size, address) and kptr_restrict, as text.
         var key: [UInt8]
-        /// Each loaded module's memory.
-        var modules: [Range<UInt64>]
 
         static func current() -> KernelState? {
             guard case .success(let boot) = FileReader.map(path: "/proc/sys/kernel/random/boot_id"),
                   case .success(let restrict) = FileReader.map(path: "/proc/sys/kernel/kptr_restrict") else { return nil }
             var key = boot.withUnsafeBytes { Array($0) } + restrict.withUnsafeBytes { Array($0) }
-            var modules: [Range<UInt64>] = []
             if case .success(let list) = FileReader.map(path: "/proc/modules") {
                 // "name size refcount users state address [taint]": refcount and users change
                 // while the module stays where it is, so they are left out of the key.
@@ -104,27 +104,24 @@ public enum KallsymsCache {
                     let fields = line.split(separator: " ")
                     guard fields.count >= 6 else { continue }
                     key += Array("\(fields[0]) \(fields[1]) \(fields[5])\n".utf8)
-                    if let size = UInt64(fields[1]), fields[5].hasPrefix("0x"), let address = UInt64(fields[5].dropFirst(2), radix: 16),
-                       address != 0 {
-                        modules.append(address..<(address &+ size))
-                    }
                 }
             }
-            return KernelState(key: key, modules: modules)
+            return KernelState(key: key)
         }
     }
 
     // MARK: File format
     // "FLAMEDKS", version u32, count u32, names length u32, key length u32, _text u64
-    // (max: none), core text low and high u64 (max: none); the key, padded to 8 bytes; the
-    // table as it is in memory: starts u64[count], sizes u32[count], name offsets u32[count],
-    // bindings u8[count], padded to 8; a checksum u64 of everything before it; the names.
+    // (max: none), core text low and high u64 (max: none), module count u32, 4 bytes of 0;
+    // the key, padded to 8 bytes; each module's text range (low, high u64); the table as it
+    // is in memory: starts u64[count], sizes u32[count], name offsets u32[count], bindings
+    // u8[count], padded to 8; a checksum u64 of everything before it; the names.
     // Native byte order: the file never leaves the machine. Reading it back is a few copies,
     // and the names are used where they lie in the mapped file, so only the pages of names
     // that are looked up are read (names are outside the checksum for that reason; every
     // read of them is bounds-checked).
 
-    static let headerSize = 48
+    static let headerSize = 56
 
     private static func padded(_ count: Int) -> Int { (count + 7) & ~7 }
 
@@ -133,7 +130,7 @@ public enum KallsymsCache {
         let count = parts.starts.count
         let names = parts.strings.withUnsafeBytes { Array($0) }
         var out: [UInt8] = []
-        out.reserveCapacity(headerSize + padded(key.count) + padded(count * 17) + names.count + 8)
+        out.reserveCapacity(headerSize + padded(key.count) + symbols.moduleText.count * 16 + padded(count * 17) + names.count + 8)
         func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value) { out.append(contentsOf: $0) } }
         func putArray<T>(_ values: [T]) { values.withUnsafeBytes { out.append(contentsOf: $0) } }
         func pad() { out.append(contentsOf: repeatElement(0, count: padded(out.count) - out.count)) }
@@ -145,8 +142,14 @@ public enum KallsymsCache {
         put(symbols.textAddress ?? .max)
         put(symbols.coreText?.low ?? .max)
         put(symbols.coreText?.high ?? .max)
+        put(UInt32(symbols.moduleText.count))
+        put(UInt32(0))
         out += key
         pad()
+        for range in symbols.moduleText {
+            put(range.lowerBound)
+            put(range.upperBound)
+        }
         putArray(parts.starts)
         putArray(parts.sizes)
         putArray(parts.nameOffsets)
@@ -158,14 +161,14 @@ public enum KallsymsCache {
     }
 
     /// The table saved in `bytes`, if it was saved under `key` and is whole; nil otherwise.
-    /// `coverage` gives, from the kernel image's text range, where the table is complete.
-    static func decode(_ bytes: ByteView, key: [UInt8],
-                       coverage: ((low: UInt64, high: UInt64)?) -> [Range<UInt64>]?) -> KernelSymbols? {
+    /// A table of the running kernel is not `complete`: it answers only within its coverage.
+    static func decode(_ bytes: ByteView, key: [UInt8], complete: Bool) -> KernelSymbols? {
         guard bytes.count >= headerSize + 8, bytes.bytes(0, 8) == magic, bytes.u32(8) == version,
               let count = bytes.u32(12).map(Int.init), let namesLength = bytes.u32(16).map(Int.init),
               let keyLength = bytes.u32(20).map(Int.init), let text = bytes.u64(24),
-              let coreLow = bytes.u64(32), let coreHigh = bytes.u64(40) else { return nil }
-        let startsAt = headerSize + padded(keyLength)
+              let coreLow = bytes.u64(32), let coreHigh = bytes.u64(40), let moduleCount = bytes.u32(48).map(Int.init) else { return nil }
+        let modulesAt = headerSize + padded(keyLength)
+        let startsAt = modulesAt + moduleCount * 16
         let sizesAt = startsAt + count * 8, offsetsAt = sizesAt + count * 4, bindingsAt = offsetsAt + count * 4
         let checksumAt = padded(bindingsAt + count), namesAt = checksumAt + 8
         guard keyLength == key.count, bytes.count == namesAt + namesLength,
@@ -173,6 +176,13 @@ public enum KallsymsCache {
         let stored = bytes.u64(checksumAt)
         guard stored == bytes.withUnsafeBytes({ checksum(UnsafeRawBufferPointer(rebasing: $0[0..<checksumAt])) }) else {
             return nil
+        }
+        guard coreLow == .max || (coreLow <= coreHigh && coreHigh <= .max - 4096) else { return nil }
+        var moduleText: [ClosedRange<UInt64>] = []
+        for index in 0..<moduleCount {
+            guard let low = bytes.u64(modulesAt + index * 16), let high = bytes.u64(modulesAt + index * 16 + 8), low <= high,
+                  high < .max else { return nil }
+            moduleText.append(low...high)
         }
         func array<T>(_ offset: Int, _ type: T.Type) -> [T] {
             bytes.withUnsafeBytes { raw in
@@ -191,8 +201,8 @@ public enum KallsymsCache {
         guard nameOffsets.allSatisfy({ Int($0) < namesLength }), zip(starts, starts.dropFirst()).allSatisfy({ $0 <= $1 }) else { return nil }
         let coreText = coreLow == .max ? nil : (low: coreLow, high: coreHigh)
         let table = SymbolTable(starts: starts, sizes: sizes, nameOffsets: nameOffsets, bindings: bindings, strings: names)
-        return KernelSymbols(table: table, textAddress: text == .max ? nil : text, coreText: coreText,
-                             coverage: coverage(coreText))
+        return KernelSymbols(table: table, textAddress: text == .max ? nil : text, coreText: coreText, moduleText: moduleText,
+                             coverage: complete ? nil : coverage(coreText: coreText, moduleText: moduleText))
     }
 
     /// A fast checksum, eight bytes at a time: it catches a damaged file, not an attacker

@@ -323,11 +323,11 @@ public final class Symbolizer {
             let key = address | Self.returnAddressBit
             let cacheable = address & Self.returnAddressBit == 0
             if cacheable, let cached = space.cache[key] { return cached }
-            var frame = resolve(in: space, address &- 1, caching: !cacheable)
+            var frame = resolve(in: space, address &- 1, caching: false)
             if frame == Self.unknownUser || moduleFrames[UInt64(frame)] != nil {
                 // No symbol at address-1: a symbol at the address itself, else the file's
                 // [basename] frame, is the best name.
-                let exact = resolve(in: space, address, caching: !cacheable)
+                let exact = resolve(in: space, address, caching: false)
                 if exact != Self.unknownUser && moduleFrames[UInt64(exact)] == nil {
                     frame = exact
                 } else if frame == Self.unknownUser {

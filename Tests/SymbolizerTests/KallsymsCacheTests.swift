@@ -36,7 +36,7 @@ struct KallsymsCacheTests {
     func roundTrip() throws {
         let key = Array("boot-1\n0\n".utf8)
         let original = KernelSymbols(parsed)
-        let restored = try #require(KallsymsCache.decode(ByteView(KallsymsCache.encode(original, key: key)), key: key, coverage: { _ in nil }))
+        let restored = try #require(KallsymsCache.decode(ByteView(KallsymsCache.encode(original, key: key)), key: key, complete: true))
         #expect(restored.textAddress == 0xffffffff81000000)
         #expect(restored.table.count == original.table.count)
         for address: UInt64 in [0xffffffff81000104, 0xffffffff81000fff, 0xffffffffc0000004, 0xffffffffc0000180, 0xffffffffc0100010] {
@@ -51,11 +51,11 @@ struct KallsymsCacheTests {
     func staleOrDamaged() {
         let key = Array("boot-1\n0\nmymod 4096 0xffffffffc0000000\n".utf8)
         let encoded = KallsymsCache.encode(KernelSymbols(parsed), key: key)
-        #expect(KallsymsCache.decode(ByteView(encoded), key: key, coverage: { _ in nil }) != nil)
-        #expect(KallsymsCache.decode(ByteView(encoded), key: Array("boot-2\n0\nmymod 4096 0xffffffffc0000000\n".utf8), coverage: { _ in nil }) == nil)
-        #expect(KallsymsCache.decode(ByteView(encoded), key: Array("boot-1\n0\n".utf8), coverage: { _ in nil }) == nil)
+        #expect(KallsymsCache.decode(ByteView(encoded), key: key, complete: true) != nil)
+        #expect(KallsymsCache.decode(ByteView(encoded), key: Array("boot-2\n0\nmymod 4096 0xffffffffc0000000\n".utf8), complete: true) == nil)
+        #expect(KallsymsCache.decode(ByteView(encoded), key: Array("boot-1\n0\n".utf8), complete: true) == nil)
         for length in 0..<encoded.count {
-            #expect(KallsymsCache.decode(ByteView(Array(encoded.prefix(length))), key: key, coverage: { _ in nil }) == nil, "truncated to \(length) bytes")
+            #expect(KallsymsCache.decode(ByteView(Array(encoded.prefix(length))), key: key, complete: true) == nil, "truncated to \(length) bytes")
         }
         // The names are outside the checksum (only the pages of names looked up are read);
         // everything before them is covered.
@@ -63,17 +63,18 @@ struct KallsymsCacheTests {
         for position in stride(from: 0, to: encoded.count - namesLength, by: 3) {
             var damaged = encoded
             damaged[position] ^= 0x40
-            #expect(KallsymsCache.decode(ByteView(damaged), key: key, coverage: { _ in nil }) == nil, "byte \(position) flipped")
+            #expect(KallsymsCache.decode(ByteView(damaged), key: key, complete: true) == nil, "byte \(position) flipped")
         }
     }
 
     @Test("an address outside the kernel image and the modules makes the symbolizer read kallsyms again, once")
     func uncoveredAddressReloads() {
-        let moduleRange: Range<UInt64> = 0xffffffffc0000000..<0xffffffffc0001000
         let fresh = KernelSymbols(parsed)
-        let cached = KernelSymbols(table: fresh.table, textAddress: fresh.textAddress, coreText: fresh.coreText,
-                                   coverage: KallsymsCache.coverage(coreText: fresh.coreText, modules: [moduleRange]))
-        #expect(cached.covers(0xffffffff81000104) && cached.covers(0xffffffffc0000104))
+        #expect(fresh.moduleText == [0xffffffffc0000000...0xffffffffc0000100], "mymod's text; [bpf] is no module")
+        let cached = KernelSymbols(table: fresh.table, textAddress: fresh.textAddress, coreText: fresh.coreText, moduleText: fresh.moduleText,
+                                   coverage: KallsymsCache.coverage(coreText: fresh.coreText, moduleText: fresh.moduleText))
+        #expect(cached.covers(0xffffffff81000104) && cached.covers(0xffffffffc0000004) && cached.covers(0xffffffffc0000100))
+        #expect(!cached.covers(0xffffffffc0000104), "past the start of a module's last symbol, other code may follow")
         #expect(!cached.covers(0xffffffffc0100010), "the BPF program is in neither the image nor a module")
         let symbolizer = Symbolizer(kernel: cached, buildIDs: [:], cacheDirectory: "/nonexistent", logger: Logger(label: "test"))
         var reloads = 0
@@ -82,13 +83,13 @@ struct KallsymsCacheTests {
             return KernelSymbols(parsing: ByteView(Array(kallsymsText.utf8)))
         }
         let helper = symbolizer.resolveKernel(address: 0xffffffff81000104, isReturnAddress: false)
-        let module = symbolizer.resolveKernel(address: 0xffffffffc0000104, isReturnAddress: true)
+        let module = symbolizer.resolveKernel(address: 0xffffffffc0000008, isReturnAddress: true)
         #expect(reloads == 0, "covered addresses resolve from the cached table")
         let bpf = symbolizer.resolveKernel(address: 0xffffffffc0100010, isReturnAddress: true)
         #expect(reloads == 1)
         #expect(symbolizer.name(of: bpf) == "bpf_prog_6deef7357e7b4530_sd_fw_egress")
         #expect(symbolizer.name(of: helper) == "helper", "frames from the cached table keep their names")
-        #expect(symbolizer.name(of: module) == "mod_other")
+        #expect(symbolizer.name(of: module) == "mod_func")
         _ = symbolizer.resolveKernel(address: 0xffffffffd0000000, isReturnAddress: false)
         #expect(reloads == 1, "kallsyms is read again at most once")
     }
@@ -146,5 +147,29 @@ struct KallsymsCacheTests {
         }
         let kept = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(KallsymsCache.fileName + "-") }
         #expect(kept.count == KallsymsCache.filesKept, "\(kept)")
+    }
+
+    @Test("a cache is neither written nor read below a directory others may write, nor from a file another user owns",
+          .enabled(if: geteuid() == 0, "needs root to give a file to another user"))
+    func unsafePlaces() throws {
+        let base = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let open = base + "/open"
+        mkdir(open, 0o777)
+        chmod(open, 0o777)
+        let written: Void? = try? PrivateFiles.write([1, 2, 3], to: open + "/cache/file").get()
+        #expect(written == nil && !FileManager.default.fileExists(atPath: open + "/cache/file"), "written below a directory anyone may write to")
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: open + "/planted"))
+        chmod(open + "/planted", 0o600)
+        #expect(PrivateFiles.read(open + "/planted") == nil, "a directory anyone may write to is not safe")
+
+        let safe = base + "/safe"
+        #expect((try? PrivateFiles.write([1, 2, 3], to: safe + "/mine").get()) != nil)
+        #expect(PrivateFiles.read(safe + "/mine")?.bytes(0, 3) == [1, 2, 3])
+        #expect((try? PrivateFiles.write([4, 5], to: safe + "/other").get()) != nil)
+        symlink(safe + "/other", safe + "/alias")
+        #expect(PrivateFiles.read(safe + "/alias") == nil, "a symbolic link is not followed to the file")
+        chown(safe + "/mine", 65534, 65534)
+        #expect(PrivateFiles.read(safe + "/mine") == nil, "a file another user owns")
     }
 }

@@ -25,4 +25,10 @@ int flamed_shim_cap_effective(int capability);
 /// `cap_set_proc`, `cap_free`) that Swift cannot import cleanly.
 int flamed_shim_cap_drop_all_except(const int *keep, int count);
 
+/// Whether this process was started with raised privileges (setuid, setgid or file
+/// capabilities): the kernel's AT_SECURE flag. 1 or 0.
+///
+/// Why it exists: Swift's Glibc module does not export `getauxval` (<sys/auxv.h>).
+int flamed_shim_secure_execution(void);
+
 #endif
