@@ -2,6 +2,12 @@
 import PackageDescription
 
 // Dependencies run one way: shim -> system -> core libraries -> pipeline -> CLI.
+
+/// Release builds skip the run-time exclusivity checks (about a tenth of report's time on
+/// the per-frame path); debug builds, which the tests run, keep them, so a violation is
+/// still caught there.
+let releaseSpeed: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "flamed",
     platforms: [.macOS(.v15)],
@@ -29,25 +35,27 @@ let package = Package(
             ]
         ),
         // Pure perf.data decoding: header, attributes, features and records.
-        .target(name: "PerfData", dependencies: ["FlamedSystem"]),
+        .target(name: "PerfData", dependencies: ["FlamedSystem"], swiftSettings: releaseSpeed),
         // Address spaces, ELF and kallsyms symbol tables, demangling.
         .target(
             name: "Symbolizer",
-            dependencies: ["FlamedSystem", "FlamedCollections", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["FlamedSystem", "FlamedCollections", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: releaseSpeed
         ),
         // Small, fast collections for the hot paths (pure Swift).
-        .target(name: "FlamedCollections"),
+        .target(name: "FlamedCollections", swiftSettings: releaseSpeed),
         // The flame tree: interned names, insertion-ordered children.
-        .target(name: "FlameGraph", dependencies: ["FlamedCollections"]),
+        .target(name: "FlameGraph", dependencies: ["FlamedCollections"], swiftSettings: releaseSpeed),
         // JSON, folded and HTML renderers.
-        .target(name: "FlameRender", dependencies: ["FlameGraph"], exclude: ["Viewer"]),
+        .target(name: "FlameRender", dependencies: ["FlameGraph"], exclude: ["Viewer"], swiftSettings: releaseSpeed),
         // perf.data -> symbolized samples -> flame tree.
         .target(
             name: "FlamedReport",
             dependencies: [
                 "PerfData", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem", "FlamedCollections",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: releaseSpeed
         ),
         // Live sampling: perf_event_open per CPU, ring buffers, /proc synthesis, time-ordered
         // records into the report's symbolizer and tree.
@@ -56,7 +64,8 @@ let package = Package(
             dependencies: [
                 "FlamedReport", "PerfData", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: releaseSpeed
         ),
         // The always-on daemon: configuration, the rolling window tree, snapshots, the
         // control socket; each part a swift-service-lifecycle Service.

@@ -136,7 +136,7 @@ public struct ReportBuilder {
 
     /// Resident file pages (mapped binaries and string tables) above which the pages of
     /// symbol string tables are dropped; they come back from the page cache when needed.
-    static let filePageBudget = 40 << 20
+    static let filePageBudget = 8 << 20
 
     /// Whether `release` (the recording's osrelease) is the kernel this process runs on.
     static func isRunningKernel(_ release: String?) -> Bool {
