@@ -24,6 +24,10 @@ void flamed_shim_malloc_limit_arenas(int count) {
     mallopt(M_ARENA_MAX, count);
 }
 
+void flamed_shim_malloc_fix_mmap_threshold(int bytes) {
+    mallopt(M_MMAP_THRESHOLD, bytes);
+}
+
 void flamed_shim_malloc_trim(void) {
     malloc_trim(0);
 }

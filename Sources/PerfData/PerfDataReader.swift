@@ -377,7 +377,7 @@ public final class PerfDataReader: RecordDecoding {
     /// Drops resident pages of the mapped input that no queued record still needs.
     private func releaseConsumedInput() {
         let needed = pending.reduce(walkPosition) { $1.view.sharesStorage(with: bytes) ? min($0, $1.offset) : $0 }
-        if needed > releasedUpTo + (4 << 20) {
+        if needed > releasedUpTo + (1 << 20) {
             bytes.releaseResidentPages(releasedUpTo, needed - releasedUpTo)
             releasedUpTo = needed
         }

@@ -114,6 +114,7 @@ struct RecordCommand: ParsableCommand {
     }
 
     func run() throws {
+        HeapTuning.fixMmapThreshold()
         var logger = Logger(label: "flamed.record") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = verbose ? .debug : .warning
         let outputPath = outputOptions.resolvedPath

@@ -58,6 +58,7 @@ struct ReportCommand: ParsableCommand {
     }
 
     func run() throws {
+        HeapTuning.fixMmapThreshold()
         var logger = Logger(label: "flamed.report") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = verbose ? .debug : .warning
         let inputName = input == "-" ? "<stdin>" : input

@@ -29,6 +29,13 @@ unsigned long flamed_shim_vdso_base(void);
 /// Glibc module leaves out.
 void flamed_shim_malloc_limit_arenas(int count);
 
+/// Serves allocations of `bytes` or more with their own mappings, at a fixed threshold.
+/// Why: glibc raises the threshold each time such a block is freed, so the large arrays of
+/// a symbol table built and dropped once leave later large arrays on the heap, where their
+/// freed pages stay resident; `mallopt` lives in <malloc.h>, which Swift's Glibc module
+/// leaves out.
+void flamed_shim_malloc_fix_mmap_threshold(int bytes);
+
 /// Returns free heap memory to the kernel (`malloc_trim(0)`, which also releases free
 /// pages inside every arena). Why: <malloc.h> is not part of Swift's Glibc module.
 void flamed_shim_malloc_trim(void);
