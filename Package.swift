@@ -98,7 +98,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FlamedIntegrationTests",
-            dependencies: ["FlamedReport", "FlameGraph", "FlameRender", "Symbolizer", "PerfData", "flamed"],
+            dependencies: [
+                "FlamedReport", "FlameGraph", "FlameRender", "Symbolizer", "PerfData", "flamed",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["Fixtures", "Browser"]
         ),
     ]

@@ -26,6 +26,9 @@ public struct ReportOptions: Sendable {
     public var cacheDirectory: String?
     /// How frame names are demangled (`--demangle`).
     public var demangle: DemangleStyle = .perf
+    /// Threads that symbolize samples: 1 or 2. Nil chooses: 2 for inputs of at least
+    /// `ReportBuilder.parallelInputSize` (and for pipes), when the machine has two CPUs.
+    public var threads: Int?
 
     public init(buildIDCache: String) {
         self.buildIDCache = buildIDCache
@@ -37,6 +40,8 @@ public struct Report: Sendable {
     public var tree: FlameTree
     public var context: ProfileContext
     public var warnings: [String]
+    /// Samples each thread symbolized: one count, or the reading thread's and the worker's.
+    public var samplesPerThread: [Int] = []
 }
 
 /// Errors in the report options, reported with what was expected.
@@ -65,15 +70,34 @@ public struct ReportBuilder {
         let kernel = loadKernelSymbols(reader, warnings: &warnings)
         var buildIDs: [String: [UInt8]] = [:]
         for entry in reader.header.buildIDs where !entry.isKernel { buildIDs[entry.filename] = entry.buildID }
-        let symbolizer = Symbolizer(kernel: kernel, buildIDs: buildIDs, cacheDirectory: options.buildIDCache, logger: logger)
-        symbolizer.demangleStyle = options.demangle
-        if kernel?.coverage != nil {
-            let directory = options.cacheDirectory, logger = self.logger
-            symbolizer.kernelReloader = { KallsymsCache.runningKernel(directory: directory, fresh: true, logger: logger) }
+        func makeSymbolizer() -> Symbolizer {
+            let symbolizer = Symbolizer(kernel: kernel, buildIDs: buildIDs, cacheDirectory: options.buildIDCache, logger: logger)
+            symbolizer.demangleStyle = options.demangle
+            if kernel?.coverage != nil {
+                let directory = options.cacheDirectory, logger = self.logger
+                symbolizer.kernelReloader = { KallsymsCache.runningKernel(directory: directory, fresh: true, logger: logger) }
+            }
+            return symbolizer
         }
-        symbolizer.prefetch(reader.header.buildIDs.filter { !$0.isKernel }.map(\.filename))
-
+        let symbolizer = makeSymbolizer()
         var builder = TreeBuilder(symbolizer: symbolizer, maxStack: options.maxStack)
+        // Two threads: this one reads and takes some processes, the worker takes the others.
+        let worker = threadCount(reader) > 1 ? ReportWorker(symbolizer: makeSymbolizer(), maxStack: options.maxStack) : nil
+        if worker == nil { symbolizer.prefetch(reader.header.buildIDs.filter { !$0.isKernel }.map(\.filename)) }
+        builder.recordsProcessOrder = worker != nil
+        var batch = ReportBatch()
+        var toWorker: [Int32: Bool] = [:]
+        var readerSamples = 0, workerSamples = 0
+        func forward(_ item: ReportBatch.Item) {
+            guard let worker else { return }
+            batch.items.append(item)
+            if batch.isFull { send(worker) }
+        }
+        func send(_ worker: ReportWorker) {
+            batch.recordedOnRunningKernel = symbolizer.recordedOnRunningKernel
+            worker.submit(batch)
+            batch = ReportBatch()
+        }
         var samples: UInt64 = 0, lost: UInt64 = 0, throttled: UInt64 = 0
         var firstTime: UInt64 = .max, lastTime: UInt64 = 0
 
@@ -89,25 +113,47 @@ public struct ReportBuilder {
                 if let comm = options.comm, symbolizer.threadName(pid: sample.pid, tid: sample.tid) != comm { return }
                 samples += 1
                 if samples == 1 { symbolizer.recordedOnRunningKernel = Self.isRunningKernel(reader.header.osRelease) }
-                if samples % 4096 == 0, let resident = Memory.residentFileBytes(), resident > Self.filePageBudget {
-                    symbolizer.releaseResidentPages()
-                }
                 if sample.time != 0 {
                     firstTime = min(firstTime, sample.time)
                     lastTime = max(lastTime, sample.time)
                 }
-                builder.add(sample, weight: options.weightByPeriod ? sample.period : 1)
+                let weight = options.weightByPeriod ? sample.period : 1
+                if let worker {
+                    // A process stays with the thread that took its first sample: the one
+                    // with fewer samples so far.
+                    let takenByWorker = toWorker[sample.pid] ?? {
+                        let choice = workerSamples < readerSamples
+                        toWorker[sample.pid] = choice
+                        return choice
+                    }()
+                    if takenByWorker {
+                        workerSamples += 1
+                        batch.append(sample, weight: weight, sequence: samples)
+                        if batch.isFull { send(worker) }
+                        return
+                    }
+                    readerSamples += 1
+                }
+                if samples % 4096 == 0, let resident = Memory.residentFileBytes(), resident > Self.filePageBudget {
+                    symbolizer.releaseResidentPages()
+                }
+                builder.sampleSequence = samples
+                builder.add(sample, weight: weight)
             case .mmap(let map):
                 symbolizer.mmap(pid: map.pid, start: map.start, length: map.length, pageOffset: map.pageOffset,
                                 filename: map.filename, buildID: map.buildID, isKernel: map.isKernel)
+                forward(.mmap(map))
             case .comm(let comm):
                 symbolizer.comm(pid: comm.pid, tid: comm.tid, name: comm.name)
                 builder.forget(tid: comm.tid)
+                forward(.comm(comm))
             case .fork(let task):
                 symbolizer.fork(pid: task.pid, parentPID: task.parentPID, tid: task.tid, parentTID: task.parentTID)
                 builder.forget(tid: task.tid)
+                forward(.fork(task))
             case .exit(let task):
                 symbolizer.exit(pid: task.pid, tid: task.tid)
+                forward(.exit(task))
             case .lost(let count):
                 lost += count
             case .lostSamples(let count):
@@ -116,6 +162,15 @@ public struct ReportBuilder {
                 if isThrottle { throttled += 1 }
             case .ksymbol(let symbol):
                 symbolizer.ksymbol(address: symbol.address, length: symbol.length, name: symbol.name, unregister: symbol.isUnregister)
+                forward(.ksymbol(symbol))
+            }
+        }
+        var tree = builder.tree
+        if let worker {
+            send(worker)
+            let other = worker.finish()
+            if other.tree.nodeCount > 1 {
+                tree = readerSamples == 0 ? other.tree : TreeMerge.merge([(builder.tree, builder.processNodeSequence), other])
             }
         }
         warnings.append(contentsOf: reader.warnings)
@@ -131,7 +186,20 @@ public struct ReportBuilder {
             context.firstSampleTime = firstTime
             context.lastSampleTime = lastTime
         }
-        return Report(tree: builder.tree, context: context, warnings: warnings)
+        var report = Report(tree: tree, context: context, warnings: warnings)
+        report.samplesPerThread = worker == nil ? [Int(samples)] : [readerSamples, workerSamples]
+        logger.debug("samples by thread", metadata: ["counts": "\(report.samplesPerThread)"])
+        return report
+    }
+
+    /// Inputs from this size on are symbolized on two threads (see `ReportOptions.threads`).
+    public static let parallelInputSize = 4 << 20
+
+    /// How many threads symbolize the samples of `reader`.
+    func threadCount(_ reader: PerfDataReader) -> Int {
+        if let threads = options.threads { return min(max(threads, 1), 2) }
+        guard SystemInfo.onlineCPUs > 1 else { return 1 }
+        return reader.isPipe || reader.dataSize >= Self.parallelInputSize ? 2 : 1
     }
 
     /// Resident file pages (mapped binaries and string tables) above which the pages of

@@ -22,6 +22,13 @@ public struct TreeBuilder {
     private var paths: [ThreadPath] = []
     private var freePathSlots: [Int] = []
     private let unknownName: Int32
+    /// The caller's number for the sample being added (a report numbers every sample it
+    /// keeps). With `recordsProcessOrder`, it is kept for each process node when the node is
+    /// made, so that trees built in parallel merge with their processes in first-seen order.
+    public var sampleSequence: UInt64 = 0
+    public var recordsProcessOrder = false
+    /// The `sampleSequence` of the sample that made each process node, by node.
+    public private(set) var processNodeSequence: [Int32: UInt64] = [:]
     /// Live modes: what follows `comm (pid)` in a process's node name, for example
     /// ` [container 1a2b3c4d5e6f]`; nil or "" for nothing.
     public var processLabel: ((Int32) -> String?)?
@@ -102,6 +109,7 @@ public struct TreeBuilder {
             let name = tree.intern("\(comm) (\(pid))" + (processLabel?(pid) ?? ""))
             node = tree.child(of: FlameTree.root, name: name, kind: .user)
         }
+        if recordsProcessOrder && processNodeSequence[node] == nil { processNodeSequence[node] = sampleSequence }
         processNodes[tid] = (pid, node)
         return node
     }
@@ -115,26 +123,45 @@ public struct TreeBuilder {
     /// Adds one sample with `weight` and returns the node it ended on.
     @discardableResult
     public mutating func add(_ sample: Sample, weight: UInt64) -> Int32 {
-        symbolizer.sampleTime = sample.time
-        let processNode = processNode(pid: sample.pid, tid: sample.tid)
-        guard let raw = sample.callchain else {
-            let inKernel = sample.cpumode == RecordMisc.kernel || sample.cpumode == RecordMisc.guestKernel
+        if let raw = sample.callchain { raw.copy(into: &chain) }
+        return addCopied(pid: sample.pid, tid: sample.tid, time: sample.time, ip: sample.ip, cpumode: sample.cpumode,
+                         hasCallchain: sample.callchain != nil, weight: weight)
+    }
+
+    /// Adds one sample given by its fields, with its raw callchain `entries` (leaf first,
+    /// context markers included; nil without a callchain), and returns the node it ended on.
+    @discardableResult
+    public mutating func add(pid: Int32, tid: Int32, time: UInt64, ip: UInt64, cpumode: UInt16,
+                             entries: ArraySlice<UInt64>?, weight: UInt64) -> Int32 {
+        if let entries {
+            chain.removeAll(keepingCapacity: true)
+            chain.append(contentsOf: entries)
+        }
+        return addCopied(pid: pid, tid: tid, time: time, ip: ip, cpumode: cpumode, hasCallchain: entries != nil, weight: weight)
+    }
+
+    /// `add` once the callchain, if any, is in `chain`.
+    private mutating func addCopied(pid: Int32, tid: Int32, time: UInt64, ip: UInt64, cpumode: UInt16,
+                                    hasCallchain: Bool, weight: UInt64) -> Int32 {
+        symbolizer.sampleTime = time
+        let processNode = processNode(pid: pid, tid: tid)
+        guard hasCallchain else {
+            let inKernel = cpumode == RecordMisc.kernel || cpumode == RecordMisc.guestKernel
             let frame = inKernel
-                ? symbolizer.resolveKernel(address: sample.ip, isReturnAddress: false)
-                : symbolizer.resolveUser(pid: sample.pid, address: sample.ip, isReturnAddress: false)
+                ? symbolizer.resolveKernel(address: ip, isReturnAddress: false)
+                : symbolizer.resolveUser(pid: pid, address: ip, isReturnAddress: false)
             let name = treeName(frame)
             let leaf = tree.child(of: processNode, name: name, kind: inKernel ? .kernel : (symbolizer.isJIT(frame) ? .jit : .user))
             tree.add(weight, to: leaf)
             return leaf
         }
-        raw.copy(into: &chain)
-        let generation = symbolizer.generation(pid: sample.pid)
+        let generation = symbolizer.generation(pid: pid)
         let hash = StackCache.hash(processNode: processNode, generation: generation, chain: chain)
         if let leaf = stacks.leaf(hash: hash, processNode: processNode, generation: generation, chain: chain) {
             tree.add(weight, to: leaf)
             return leaf
         }
-        let leaf = walk(pid: sample.pid, tid: sample.tid, processNode: processNode, generation: generation)
+        let leaf = walk(pid: pid, tid: tid, processNode: processNode, generation: generation)
         stacks.insert(hash: hash, processNode: processNode, generation: generation, chain: chain, leaf: leaf)
         tree.add(weight, to: leaf)
         return leaf

@@ -136,8 +136,6 @@ public enum FileReader {
 
 /// Process memory housekeeping.
 public enum Memory {
-    /// Bytes of this process's resident memory that are file pages (mapped binaries,
-    /// symbol tables, input), from /proc/self/statm; nil if it cannot be read.
     /// This process's resident memory in bytes (RSS), from /proc/self/statm.
     public static func residentBytes() -> Int? {
         guard case .success(let statm) = FileReader.map(path: "/proc/self/statm") else { return nil }
@@ -146,10 +144,18 @@ public enum Memory {
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
+    /// Bytes of this process's resident memory that are file pages (mapped binaries,
+    /// symbol tables, input), from /proc/self/statm; nil if it cannot be read.
     public static func residentFileBytes() -> Int? {
         guard case .success(let statm) = FileReader.map(path: "/proc/self/statm") else { return nil }
         let fields = statm.withUnsafeBytes { $0.split(separator: 32) }
         guard fields.count >= 3, let pages = Int(String(decoding: fields[2], as: UTF8.self)) else { return nil }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
+}
+
+/// Facts about the machine.
+public enum SystemInfo {
+    /// CPUs online now (sysconf), at least 1.
+    public static var onlineCPUs: Int { max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1) }
 }

@@ -1,0 +1,154 @@
+import Dispatch
+import FlameGraph
+import FlamedSystem
+import PerfData
+import Symbolizer
+
+/// Records for a `ReportWorker`, in the order the reader delivered them: the samples of the
+/// processes assigned to the worker (their callchains copied out of the input) and every
+/// record that changes what a process is (maps, names, forks, exits, kernel symbols).
+struct ReportBatch: Sendable {
+    enum Item: Sendable {
+        /// A sample; its callchain is `entries[start..<start+count]`, or none when count < 0.
+        case sample(pid: Int32, tid: Int32, time: UInt64, ip: UInt64, cpumode: UInt16,
+                    start: Int, count: Int, weight: UInt64, sequence: UInt64)
+        case mmap(MmapRecord)
+        case comm(CommRecord)
+        case fork(TaskRecord)
+        case exit(TaskRecord)
+        case ksymbol(KSymbolRecord)
+    }
+
+    /// Most items and callchain entries in a batch: both arrays stay under glibc's mmap
+    /// threshold, so their memory is reused from batch to batch instead of being mapped
+    /// and faulted in afresh.
+    static let itemCapacity = 1024, entryCapacity = 8192
+
+    var items: [Item] = []
+    var entries: [UInt64] = []
+    /// The reader's symbolizer's `recordedOnRunningKernel` when the batch was sent.
+    var recordedOnRunningKernel = false
+
+    init() {
+        items.reserveCapacity(Self.itemCapacity)
+        entries.reserveCapacity(Self.entryCapacity)
+    }
+
+    /// Whether the batch is large enough to send.
+    var isFull: Bool { items.count >= Self.itemCapacity || entries.count >= Self.entryCapacity - 128 }
+
+    mutating func append(_ sample: Sample, weight: UInt64, sequence: UInt64) {
+        var start = entries.count, count = -1
+        if let chain = sample.callchain {
+            start = entries.count
+            count = chain.count
+            for index in 0..<chain.count { entries.append(chain[index]) }
+        }
+        items.append(.sample(pid: sample.pid, tid: sample.tid, time: sample.time, ip: sample.ip, cpumode: sample.cpumode,
+                             start: start, count: count, weight: weight, sequence: sequence))
+    }
+}
+
+/// The second thread of a large report. It builds the tree of the processes assigned to it
+/// with a symbolizer and tree builder of its own (symbol tables are shared through the
+/// `SymbolCache`), so that the reading thread and it each symbolize about half of the
+/// samples. Its state is touched only on its queue, and by the caller after `finish`.
+final class ReportWorker: @unchecked Sendable {
+    private let symbolizer: Symbolizer
+    private var builder: TreeBuilder
+    private let queue = DispatchQueue(label: "flamed.report.worker")
+    /// Batches sent and not yet applied, at most: the reader waits rather than queueing
+    /// more when the worker falls behind, so memory stays bounded.
+    private let inFlight = DispatchSemaphore(value: 4)
+    private var samples = 0
+
+    init(symbolizer: Symbolizer, maxStack: Int) {
+        self.symbolizer = symbolizer
+        builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack)
+        builder.recordsProcessOrder = true
+    }
+
+    /// Queues `batch`; waits while the worker has several batches still to apply.
+    func submit(_ batch: ReportBatch) {
+        inFlight.wait()
+        queue.async {
+            self.apply(batch)
+            self.inFlight.signal()
+        }
+    }
+
+    /// Waits for every batch sent and returns the worker's tree and the first-sample
+    /// sequence of each of its process nodes.
+    func finish() -> (tree: FlameTree, order: [Int32: UInt64]) {
+        queue.sync {}
+        return (builder.tree, builder.processNodeSequence)
+    }
+
+    private func apply(_ batch: ReportBatch) {
+        symbolizer.recordedOnRunningKernel = batch.recordedOnRunningKernel
+        for item in batch.items {
+            switch item {
+            case let .sample(pid, tid, time, ip, cpumode, start, count, weight, sequence):
+                samples += 1
+                if samples % 4096 == 0, let resident = Memory.residentFileBytes(), resident > ReportBuilder.filePageBudget {
+                    symbolizer.releaseResidentPages()
+                }
+                builder.sampleSequence = sequence
+                builder.add(pid: pid, tid: tid, time: time, ip: ip, cpumode: cpumode,
+                            entries: count >= 0 ? batch.entries[start..<(start + count)] : nil, weight: weight)
+            case .mmap(let map):
+                symbolizer.mmap(pid: map.pid, start: map.start, length: map.length, pageOffset: map.pageOffset,
+                                filename: map.filename, buildID: map.buildID, isKernel: map.isKernel)
+            case .comm(let comm):
+                symbolizer.comm(pid: comm.pid, tid: comm.tid, name: comm.name)
+                builder.forget(tid: comm.tid)
+            case .fork(let task):
+                symbolizer.fork(pid: task.pid, parentPID: task.parentPID, tid: task.tid, parentTID: task.parentTID)
+                builder.forget(tid: task.tid)
+            case .exit(let task):
+                symbolizer.exit(pid: task.pid, tid: task.tid)
+            case .ksymbol(let symbol):
+                symbolizer.ksymbol(address: symbol.address, length: symbol.length, name: symbol.name, unregister: symbol.isUnregister)
+            }
+        }
+    }
+}
+
+/// Merging the trees of builders that took disjoint sets of processes.
+enum TreeMerge {
+    /// One tree holding every part: the processes under the root in the order their first
+    /// samples were read (`order`, by process node), each subtree as its part built it.
+    /// Nodes of equal names under one parent are merged, as in any flame tree.
+    static func merge(_ parts: [(tree: FlameTree, order: [Int32: UInt64])]) -> FlameTree {
+        var merged = FlameTree(rootName: parts.first.map { $0.tree.name(of: FlameTree.root) } ?? "all")
+        var mappings = parts.map { [Int32](repeating: FlameTree.none, count: $0.tree.nodeCount) }
+        let nameMappings = parts.map { part in part.tree.names.map { merged.intern($0) } }
+        var processes: [(sequence: UInt64, part: Int, node: Int32)] = []
+        for (index, part) in parts.enumerated() {
+            mappings[index][Int(FlameTree.root)] = FlameTree.root
+            for child in part.tree.children(of: FlameTree.root) {
+                processes.append((part.order[child] ?? .max, index, child))
+            }
+        }
+        processes.sort { ($0.sequence, $0.part, $0.node) < ($1.sequence, $1.part, $1.node) }
+        for process in processes {
+            let node = Int(process.node)
+            let tree = parts[process.part].tree
+            mappings[process.part][node] = merged.child(of: FlameTree.root, name: nameMappings[process.part][Int(tree.nodeName[node])],
+                                                        kind: tree.nodeKind[node])
+        }
+        // Within a part, node indexes follow creation, so children keep their first-seen order.
+        for (index, part) in parts.enumerated() {
+            let tree = part.tree, names = nameMappings[index]
+            for node in 0..<tree.nodeCount {
+                if mappings[index][node] == FlameTree.none {
+                    let parent = mappings[index][Int(tree.nodeParent[node])]
+                    mappings[index][node] = merged.child(of: parent, name: names[Int(tree.nodeName[node])], kind: tree.nodeKind[node])
+                }
+                let value = tree.nodeValue[node]
+                if value > 0 { merged.add(value, to: mappings[index][node]) }
+            }
+        }
+        return merged
+    }
+}
