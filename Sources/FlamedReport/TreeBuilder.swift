@@ -1,4 +1,5 @@
 import FlameGraph
+import FlamedCollections
 import PerfData
 import Symbolizer
 
@@ -10,7 +11,9 @@ public struct TreeBuilder {
     public private(set) var tree = FlameTree()
     private let symbolizer: Symbolizer
     private let maxStack: Int
-    private var frameNames: [Int32] = []
+    /// Tree name of each symbolizer frame named so far (frame ids are sparse: a table's
+    /// range of ids is as long as its symbol count).
+    private var frameNames = IntMap(capacity: 4096)
     /// Each thread's process node and the pid it was made for.
     private var processNodes: [Int32: (pid: Int32, node: Int32)] = [:]
     private var stacks = StackCache()
@@ -86,13 +89,10 @@ public struct TreeBuilder {
 
     /// The tree name of a symbolizer frame.
     private mutating func treeName(_ frame: Int32) -> Int32 {
-        let index = Int(frame)
-        if index < frameNames.count, frameNames[index] >= 0 { return frameNames[index] }
-        if index >= frameNames.count {
-            frameNames.append(contentsOf: repeatElement(-1, count: index - frameNames.count + 1 + 1024))
-        }
+        let key = UInt64(UInt32(bitPattern: frame))
+        if let known = frameNames[key] { return known }
         let name = frame <= Symbolizer.unknownKernel ? unknownName : tree.intern(symbolizer.name(of: frame))
-        frameNames[index] = name
+        frameNames.set(key, name)
         return name
     }
 
