@@ -4,19 +4,45 @@ import FlamedSystem
 import PerfData
 import Symbolizer
 
+/// A record that changes what a process is (maps, names, forks, exits) or what kernel code
+/// exists. Every symbolizer of a report applies all of them, in reading order.
+enum ProcessRecord: Sendable {
+    case mmap(MmapRecord)
+    case comm(CommRecord)
+    case fork(TaskRecord)
+    case exit(TaskRecord)
+    case ksymbol(KSymbolRecord)
+
+    /// Applies the record to `symbolizer`, and forgets what `builder` kept for a thread
+    /// renamed or created.
+    func apply(to symbolizer: Symbolizer, builder: inout TreeBuilder) {
+        switch self {
+        case .mmap(let map):
+            symbolizer.mmap(pid: map.pid, start: map.start, length: map.length, pageOffset: map.pageOffset,
+                            filename: map.filename, buildID: map.buildID, isKernel: map.isKernel)
+        case .comm(let comm):
+            symbolizer.comm(pid: comm.pid, tid: comm.tid, name: comm.name)
+            builder.forget(tid: comm.tid)
+        case .fork(let task):
+            symbolizer.fork(pid: task.pid, parentPID: task.parentPID, tid: task.tid, parentTID: task.parentTID)
+            builder.forget(tid: task.tid)
+        case .exit(let task):
+            symbolizer.exit(pid: task.pid, tid: task.tid)
+        case .ksymbol(let symbol):
+            symbolizer.ksymbol(address: symbol.address, length: symbol.length, name: symbol.name, unregister: symbol.isUnregister)
+        }
+    }
+}
+
 /// Records for a `ReportWorker`, in the order the reader delivered them: the samples of the
 /// processes assigned to the worker (their callchains copied out of the input) and every
-/// record that changes what a process is (maps, names, forks, exits, kernel symbols).
+/// process record.
 struct ReportBatch: Sendable {
     enum Item: Sendable {
         /// A sample; its callchain is `entries[start..<start+count]`, or none when count < 0.
         case sample(pid: Int32, tid: Int32, time: UInt64, ip: UInt64, cpumode: UInt16,
                     start: Int, count: Int, weight: UInt64, sequence: UInt64)
-        case mmap(MmapRecord)
-        case comm(CommRecord)
-        case fork(TaskRecord)
-        case exit(TaskRecord)
-        case ksymbol(KSymbolRecord)
+        case process(ProcessRecord)
     }
 
     /// Most items and callchain entries in a batch: both arrays stay under glibc's mmap
@@ -38,9 +64,9 @@ struct ReportBatch: Sendable {
     var isFull: Bool { items.count >= Self.itemCapacity || entries.count >= Self.entryCapacity - 128 }
 
     mutating func append(_ sample: Sample, weight: UInt64, sequence: UInt64) {
-        var start = entries.count, count = -1
+        let start = entries.count
+        var count = -1
         if let chain = sample.callchain {
-            start = entries.count
             count = chain.count
             for index in 0..<chain.count { entries.append(chain[index]) }
         }
@@ -90,25 +116,12 @@ final class ReportWorker: @unchecked Sendable {
             switch item {
             case let .sample(pid, tid, time, ip, cpumode, start, count, weight, sequence):
                 samples += 1
-                if samples % 4096 == 0, let resident = Memory.residentFileBytes(), resident > ReportBuilder.filePageBudget {
-                    symbolizer.releaseResidentPages()
-                }
+                ReportBuilder.boundFilePages(symbolizer, samples: samples)
                 builder.sampleSequence = sequence
                 builder.add(pid: pid, tid: tid, time: time, ip: ip, cpumode: cpumode,
                             entries: count >= 0 ? batch.entries[start..<(start + count)] : nil, weight: weight)
-            case .mmap(let map):
-                symbolizer.mmap(pid: map.pid, start: map.start, length: map.length, pageOffset: map.pageOffset,
-                                filename: map.filename, buildID: map.buildID, isKernel: map.isKernel)
-            case .comm(let comm):
-                symbolizer.comm(pid: comm.pid, tid: comm.tid, name: comm.name)
-                builder.forget(tid: comm.tid)
-            case .fork(let task):
-                symbolizer.fork(pid: task.pid, parentPID: task.parentPID, tid: task.tid, parentTID: task.parentTID)
-                builder.forget(tid: task.tid)
-            case .exit(let task):
-                symbolizer.exit(pid: task.pid, tid: task.tid)
-            case .ksymbol(let symbol):
-                symbolizer.ksymbol(address: symbol.address, length: symbol.length, name: symbol.name, unregister: symbol.isUnregister)
+            case .process(let record):
+                record.apply(to: symbolizer, builder: &builder)
             }
         }
     }

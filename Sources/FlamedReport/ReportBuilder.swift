@@ -83,14 +83,18 @@ public struct ReportBuilder {
         var builder = TreeBuilder(symbolizer: symbolizer, maxStack: options.maxStack)
         // Two threads: this one reads and takes some processes, the worker takes the others.
         let worker = threadCount(reader) > 1 ? ReportWorker(symbolizer: makeSymbolizer(), maxStack: options.maxStack) : nil
+        // With a worker both CPUs already symbolize (and load tables); a prefetch thread
+        // would only compete with them.
         if worker == nil { symbolizer.prefetch(reader.header.buildIDs.filter { !$0.isKernel }.map(\.filename)) }
         builder.recordsProcessOrder = worker != nil
         var batch = ReportBatch()
         var toWorker: [Int32: Bool] = [:]
         var readerSamples = 0, workerSamples = 0
-        func forward(_ item: ReportBatch.Item) {
+        /// Applies `record` here and, in order with the samples, on the worker.
+        func apply(_ record: ProcessRecord) {
+            record.apply(to: symbolizer, builder: &builder)
             guard let worker else { return }
-            batch.items.append(item)
+            batch.items.append(.process(record))
             if batch.isFull { send(worker) }
         }
         func send(_ worker: ReportWorker) {
@@ -121,12 +125,12 @@ public struct ReportBuilder {
                 if let worker {
                     // A process stays with the thread that took its first sample: the one
                     // with fewer samples so far.
-                    let takenByWorker = toWorker[sample.pid] ?? {
-                        let choice = workerSamples < readerSamples
-                        toWorker[sample.pid] = choice
-                        return choice
-                    }()
-                    if takenByWorker {
+                    var takenByWorker = toWorker[sample.pid]
+                    if takenByWorker == nil {
+                        takenByWorker = workerSamples < readerSamples
+                        toWorker[sample.pid] = takenByWorker
+                    }
+                    if takenByWorker == true {
                         workerSamples += 1
                         batch.append(sample, weight: weight, sequence: samples)
                         if batch.isFull { send(worker) }
@@ -134,26 +138,17 @@ public struct ReportBuilder {
                     }
                     readerSamples += 1
                 }
-                if samples % 4096 == 0, let resident = Memory.residentFileBytes(), resident > Self.filePageBudget {
-                    symbolizer.releaseResidentPages()
-                }
+                Self.boundFilePages(symbolizer, samples: Int(samples))
                 builder.sampleSequence = samples
                 builder.add(sample, weight: weight)
             case .mmap(let map):
-                symbolizer.mmap(pid: map.pid, start: map.start, length: map.length, pageOffset: map.pageOffset,
-                                filename: map.filename, buildID: map.buildID, isKernel: map.isKernel)
-                forward(.mmap(map))
+                apply(.mmap(map))
             case .comm(let comm):
-                symbolizer.comm(pid: comm.pid, tid: comm.tid, name: comm.name)
-                builder.forget(tid: comm.tid)
-                forward(.comm(comm))
+                apply(.comm(comm))
             case .fork(let task):
-                symbolizer.fork(pid: task.pid, parentPID: task.parentPID, tid: task.tid, parentTID: task.parentTID)
-                builder.forget(tid: task.tid)
-                forward(.fork(task))
+                apply(.fork(task))
             case .exit(let task):
-                symbolizer.exit(pid: task.pid, tid: task.tid)
-                forward(.exit(task))
+                apply(.exit(task))
             case .lost(let count):
                 lost += count
             case .lostSamples(let count):
@@ -161,8 +156,7 @@ public struct ReportBuilder {
             case .throttle(let isThrottle):
                 if isThrottle { throttled += 1 }
             case .ksymbol(let symbol):
-                symbolizer.ksymbol(address: symbol.address, length: symbol.length, name: symbol.name, unregister: symbol.isUnregister)
-                forward(.ksymbol(symbol))
+                apply(.ksymbol(symbol))
             }
         }
         var tree = builder.tree
@@ -198,13 +192,21 @@ public struct ReportBuilder {
     /// How many threads symbolize the samples of `reader`.
     func threadCount(_ reader: PerfDataReader) -> Int {
         if let threads = options.threads { return min(max(threads, 1), 2) }
-        guard SystemInfo.onlineCPUs > 1 else { return 1 }
+        guard ProcFS.onlineCPUs().count > 1 else { return 1 }
         return reader.isPipe || reader.dataSize >= Self.parallelInputSize ? 2 : 1
     }
 
     /// Resident file pages (mapped binaries and string tables) above which the pages of
     /// symbol string tables are dropped; they come back from the page cache when needed.
     static let filePageBudget = 8 << 20
+
+    /// Every 4096th sample a thread symbolizes: drops `symbolizer`'s mapped name pages when
+    /// resident file pages pass `filePageBudget`.
+    static func boundFilePages(_ symbolizer: Symbolizer, samples: Int) {
+        if samples % 4096 == 0, let resident = Memory.residentFileBytes(), resident > filePageBudget {
+            symbolizer.releaseResidentPages()
+        }
+    }
 
     /// Whether `release` (the recording's osrelease) is the kernel this process runs on.
     static func isRunningKernel(_ release: String?) -> Bool {

@@ -153,9 +153,3 @@ public enum Memory {
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
-
-/// Facts about the machine.
-public enum SystemInfo {
-    /// CPUs online now (sysconf), at least 1.
-    public static var onlineCPUs: Int { max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1) }
-}
