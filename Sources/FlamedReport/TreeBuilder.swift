@@ -25,6 +25,15 @@ public struct TreeBuilder {
     private var paths: [ThreadPath] = []
     private var freePathSlots: [Int] = []
     private let unknownName: Int32
+    /// The tree name and kind of each raw callchain entry, for the process whose samples
+    /// came last and (in `otherFrameCaches`) for others: one probe per frame instead of a
+    /// symbolizer lookup and a name lookup.
+    private var frameCache = FrameCache(pid: -1, generation: 0)
+    private var otherFrameCaches: [Int32: FrameCache] = [:]
+    /// Entries kept in all frame caches together; past it they are all emptied (they only
+    /// save work: nothing is lost).
+    public var frameCacheCapacity = 1 << 19
+    private var frameCacheEntries = 0
     /// The caller's number for the sample being added (a report numbers every sample it
     /// keeps). With `recordsProcessOrder`, it is kept for each process node when the node is
     /// made, so that trees built in parallel merge with their processes in first-seen order.
@@ -70,6 +79,45 @@ public struct TreeBuilder {
         paths[slot].chain.append(contentsOf: chain)
         paths[slot].nodes.removeAll(keepingCapacity: true)
         paths[slot].nodes.append(contentsOf: nodes)
+    }
+
+    /// One process's resolved callchain entries, valid while its symbolizer generation
+    /// stays the same. Keys: user addresses as they are (exact IPs) or with bit 63 set
+    /// (return addresses), kernel lookup addresses as they are; values: name << 2 | kind.
+    private struct FrameCache {
+        var pid: Int32
+        var generation: UInt64
+        var map = IntMap(capacity: 256)
+    }
+
+    /// Makes `frameCache` the one of `pid` at `generation`.
+    private mutating func selectFrameCache(pid: Int32, generation: UInt64) {
+        if frameCache.pid != pid {
+            if frameCache.pid >= 0 { otherFrameCaches[frameCache.pid] = frameCache }
+            frameCache = otherFrameCaches.removeValue(forKey: pid) ?? FrameCache(pid: pid, generation: generation)
+        }
+        if frameCache.generation != generation {
+            frameCacheEntries -= frameCache.map.count
+            frameCache.map.removeAll()
+            frameCache.generation = generation
+        }
+        if frameCacheEntries > frameCacheCapacity || otherFrameCaches.count > 256 {
+            otherFrameCaches.removeAll()
+            frameCache.map = IntMap(capacity: 256)
+            frameCacheEntries = 0
+        }
+    }
+
+    /// The cache key of a callchain entry, or nil for an address no key can tell apart
+    /// (non-canonical user addresses, kernel-context entries below the kernel's range).
+    @inline(__always)
+    private static func frameKey(_ address: UInt64, kernel: Bool, isReturn: Bool) -> UInt64? {
+        if kernel {
+            let lookup = isReturn ? address &- 1 : address
+            return lookup >= 0xffff_0000_0000_0000 ? lookup : nil
+        }
+        guard address < 1 << 62 else { return nil }
+        return isReturn ? address | 1 << 63 : address
     }
 
     /// Per-entry classification of a raw callchain.
@@ -212,17 +260,30 @@ public struct TreeBuilder {
             }
             if shared > 0 { node = nodes[usable - shared] }
         }
+        selectFrameCache(pid: pid, generation: generation)
         var index = usable - 1 - shared
         while index >= 0 {
             let mode = modes[index]
             if mode & Mode.marker == 0 {
                 let isKernel = mode & Mode.kernel != 0
                 let isReturn = mode & Mode.exact == 0
-                let frame = isKernel
-                    ? symbolizer.resolveKernel(address: chain[index], isReturnAddress: isReturn)
-                    : symbolizer.resolveUser(pid: pid, address: chain[index], isReturnAddress: isReturn)
-                let kind: FrameKind = isKernel ? .kernel : (symbolizer.isJIT(frame) ? .jit : .user)
-                let name = treeName(frame)
+                let address = chain[index]
+                let key = Self.frameKey(address, kernel: isKernel, isReturn: isReturn)
+                let name: Int32, kind: FrameKind
+                if let key, let packed = frameCache.map[key] {
+                    name = packed >> 2
+                    kind = FrameKind(rawValue: UInt8(packed & 3)) ?? .user
+                } else {
+                    let frame = isKernel
+                        ? symbolizer.resolveKernel(address: address, isReturnAddress: isReturn)
+                        : symbolizer.resolveUser(pid: pid, address: address, isReturnAddress: isReturn, caching: false)
+                    kind = isKernel ? .kernel : (symbolizer.isJIT(frame) ? .jit : .user)
+                    name = treeName(frame)
+                    if let key, name < 1 << 29 {
+                        frameCache.map.set(key, name << 2 | Int32(kind.rawValue))
+                        frameCacheEntries += 1
+                    }
+                }
                 node = tree.child(of: node, name: name, kind: kind)
             }
             nodes[index] = node

@@ -310,8 +310,10 @@ public final class Symbolizer {
 
     /// Resolves a user-space address of process `pid`. Return addresses are looked up at
     /// `address - 1`, so a call at the very end of a function is charged to that function.
-    /// When nothing contains `address - 1`, `address` itself is tried.
-    public func resolveUser(pid: Int32, address: UInt64, isReturnAddress: Bool) -> Int32 {
+    /// When nothing contains `address - 1`, `address` itself is tried. Without `caching` the
+    /// answer is neither looked up in nor added to the process's cache: for callers that
+    /// keep their own.
+    public func resolveUser(pid: Int32, address: UInt64, isReturnAddress: Bool, caching: Bool = true) -> Int32 {
         guard let space = existingSpace(pid) else { return Self.unknownUser }
         // Once per sample (its IP), not for every return address: the perf map is looked at
         // no more often than `PerfMap.checkInterval`, and reading the clock for each frame
@@ -321,7 +323,7 @@ public final class Symbolizer {
             // The answer for a return address is cached under the address with the top bit
             // set (no user address has it): one probe instead of two or three.
             let key = address | Self.returnAddressBit
-            let cacheable = address & Self.returnAddressBit == 0
+            let cacheable = caching && address & Self.returnAddressBit == 0
             if cacheable, let cached = space.cache[key] { return cached }
             var frame = resolve(in: space, address &- 1, caching: false)
             if frame == Self.unknownUser || moduleFrames[UInt64(frame)] != nil {
@@ -337,7 +339,7 @@ public final class Symbolizer {
             if cacheable { space.cache.set(key, frame) }
             return frame
         }
-        return resolve(in: space, address)
+        return resolve(in: space, address, caching: caching)
     }
 
     /// The frame of `lookup`, cached under it when `caching` (return addresses are cached
