@@ -35,12 +35,12 @@ public struct ELFSymbol: Sendable {
 /// The function symbols of one ELF file and the string bytes their names point into.
 public struct ELFSymbolTable: Sendable {
     public var symbols: [ELFSymbol]
-    /// The string table, in place in the mapped file (kept open while this view lives).
-    public var strings: ByteView
+    /// The string table: read from the file as names are needed, or held in memory.
+    public var strings: StringTable
     /// Which section they came from: ".symtab", ".dynsym" or "" when there were none.
     public var source: String
 
-    public init(symbols: [ELFSymbol], strings: ByteView, source: String) {
+    public init(symbols: [ELFSymbol], strings: StringTable, source: String) {
         self.symbols = symbols
         self.strings = strings
         self.source = source
@@ -51,11 +51,11 @@ public struct ELFSymbolTable: Sendable {
     /// `other` with the same start and name as one of these is dropped.
     public func merging(_ other: ELFSymbolTable, source: String) -> ELFSymbolTable {
         guard !other.symbols.isEmpty else { return ELFSymbolTable(symbols: symbols, strings: strings, source: source) }
-        var bytes = strings.bytes(0, strings.count) ?? []
+        var bytes = strings.allBytes() ?? []
         let shift = UInt64(bytes.count)
-        bytes.append(contentsOf: other.strings.bytes(0, other.strings.count) ?? [])
-        func name(_ view: ByteView, _ offset: UInt32) -> String? {
-            view.cString(Int(offset), maxLength: min(4096, max(view.count - Int(offset), 0)))
+        bytes.append(contentsOf: other.strings.allBytes() ?? [])
+        func name(_ table: StringTable, _ offset: UInt32) -> String? {
+            table.string(at: Int(offset), endingAt: { _ in false })
         }
         var existing: [UInt64: [UInt32]] = [:]
         for symbol in symbols { existing[symbol.start, default: []].append(symbol.nameOffset) }
@@ -67,7 +67,7 @@ public struct ELFSymbolTable: Sendable {
             guard offset < UInt64(UInt32.max >> 1) else { continue }
             merged.append(ELFSymbol(start: symbol.start, size: symbol.size, nameOffset: UInt32(offset), binding: symbol.binding))
         }
-        return ELFSymbolTable(symbols: merged, strings: ByteView(bytes), source: source)
+        return ELFSymbolTable(symbols: merged, strings: StringTable(ByteView(bytes)), source: source)
     }
 }
 
@@ -267,7 +267,7 @@ public final class ELFImage {
             let table = readSymbols(dynsym)
             return ELFSymbolTable(symbols: table.symbols, strings: table.strings, source: ".dynsym")
         }
-        return ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
+        return ELFSymbolTable(symbols: [], strings: StringTable(), source: "")
     }
 
     /// The function symbols of one symbol table only: `.symtab` or `.dynsym` (empty, with
@@ -275,7 +275,7 @@ public final class ELFImage {
     public func functionSymbols(from table: SymbolTableKind) -> ELFSymbolTable {
         let type = table == .symtab ? UInt32(SHT_SYMTAB) : UInt32(SHT_DYNSYM)
         guard let section = sections.last(where: { $0.header.sh_type == type })?.handle else {
-            return ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
+            return ELFSymbolTable(symbols: [], strings: StringTable(), source: "")
         }
         let read = readSymbols(section)
         return ELFSymbolTable(symbols: read.symbols, strings: read.strings, source: table.rawValue)
@@ -310,13 +310,13 @@ public final class ELFImage {
               let dynamicSymbols = elf_getscn(elf, Int(relocationHeader.sh_link)),
               let symbolData = elf_getdata(dynamicSymbols, nil),
               let relocationData = elf_getdata(relocationSection, nil) else {
-            return ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
+            return ELFSymbolTable(symbols: [], strings: StringTable(), source: "")
         }
         var symbolHeader = GElf_Shdr()
         guard gelf_getshdr(dynamicSymbols, &symbolHeader) != nil,
               let stringSection = elf_getscn(elf, Int(symbolHeader.sh_link)),
               let stringBytes = Self.sectionBytes(stringSection) else {
-            return ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
+            return ELFSymbolTable(symbols: [], strings: StringTable(), source: "")
         }
         let isRela = relocationHeader.sh_type == UInt32(SHT_RELA)
         let entrySize = relocationHeader.sh_entsize > 0 ? Int(relocationHeader.sh_entsize) : (isRela ? 24 : 16)
@@ -350,16 +350,23 @@ public final class ELFImage {
             strings.append(0)
             address &+= plt.sh_entsize
         }
-        return ELFSymbolTable(symbols: symbols, strings: ByteView(strings), source: ".plt")
+        return ELFSymbolTable(symbols: symbols, strings: StringTable(ByteView(strings)), source: ".plt")
     }
 
-    /// The string table's bytes as a view that outlives this image: a read-only mapping of
-    /// the file's own range when the file is on disk (its pages can be dropped and come
-    /// back from the page cache), else a copy.
-    private func stringTable(_ section: OpaquePointer, bytes: UnsafeRawBufferPointer) -> ByteView {
-        guard let range = fileRange(of: section) else { return ByteView(Array(bytes)) }
-        range.adviseRandomAccess()
-        return range
+    /// The string table as one that outlives this image: read from the file's own range
+    /// when the file is on disk (nothing of it stays resident), else a copy.
+    private func stringTable(_ section: OpaquePointer, bytes: UnsafeRawBufferPointer) -> StringTable {
+        guard let range = fileBytes(of: section) else { return StringTable(ByteView(Array(bytes))) }
+        return StringTable(file: range)
+    }
+
+    /// A section's bytes in the file, read on demand through a descriptor of their own;
+    /// nil for in-memory images and sections not stored in the file.
+    private func fileBytes(of section: OpaquePointer) -> FileRange? {
+        var header = GElf_Shdr()
+        guard fd >= 0, memory == nil, gelf_getshdr(section, &header) != nil, header.sh_type != UInt32(SHT_NOBITS),
+              header.sh_offset <= UInt64(Int.max / 2), header.sh_size <= UInt64(Int.max / 2) else { return nil }
+        return FileRange(duplicating: fd, offset: Int(header.sh_offset), count: Int(header.sh_size))
     }
 
     /// The file opened again as our own read-only mapping, so that views of its sections
@@ -377,11 +384,11 @@ public final class ELFImage {
         return fileView?.slice(Int(header.sh_offset), Int(header.sh_size))
     }
 
-    private func readSymbols(_ section: OpaquePointer) -> (symbols: [ELFSymbol], strings: ByteView) {
+    private func readSymbols(_ section: OpaquePointer) -> (symbols: [ELFSymbol], strings: StringTable) {
         var header = GElf_Shdr()
         guard gelf_getshdr(section, &header) != nil,
               let stringSection = elf_getscn(elf, Int(header.sh_link)),
-              let stringBytes = Self.sectionBytes(stringSection) else { return ([], ByteView([])) }
+              let stringBytes = Self.sectionBytes(stringSection) else { return ([], StringTable()) }
         let entrySize = header.sh_entsize == 0 ? 24 : Int(header.sh_entsize)
         let total = Int(header.sh_size) / entrySize
         var symbols: [ELFSymbol] = []
@@ -395,21 +402,30 @@ public final class ELFImage {
             return name != 0 && section != UInt16(SHN_UNDEF) && Int(name) < stringBytes.count
         }
         let isNative64 = elf_getident(elf, nil).map { $0[Int(EI_CLASS)] == ELFCLASS64 && $0[Int(EI_DATA)] == ELFDATA2LSB } ?? false
-        if isNative64, entrySize == 24, let table = fileRange(of: section) {
-            // Native 64-bit little-endian tables are read in place from the file mapping
-            // (no converted copy), and their pages dropped once read.
-            table.withUnsafeBytes { bytes in
-                for index in 0..<(bytes.count / 24) {
-                    let at = index * 24
-                    let info = bytes[at + 4], other = bytes[at + 5]
-                    let nameOffset = bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)
-                    let sectionIndex = bytes.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self)
-                    guard keep(type: info & 0xf, visibility: other & 0x3, section: sectionIndex, name: nameOffset) else { continue }
-                    symbols.append(ELFSymbol(start: bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self),
-                                             size: bytes.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self),
-                                             nameOffset: nameOffset, binding: info >> 4))
-                }
+        func add(_ bytes: UnsafeRawBufferPointer) {
+            for index in 0..<(bytes.count / 24) {
+                let at = index * 24
+                let info = bytes[at + 4], other = bytes[at + 5]
+                let nameOffset = bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+                let sectionIndex = bytes.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self)
+                guard keep(type: info & 0xf, visibility: other & 0x3, section: sectionIndex, name: nameOffset) else { continue }
+                symbols.append(ELFSymbol(start: bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self),
+                                         size: bytes.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self),
+                                         nameOffset: nameOffset, binding: info >> 4))
             }
+        }
+        // Native 64-bit little-endian tables are read from the file a chunk at a time: no
+        // converted copy, and none of the file stays resident.
+        var done = false
+        if isNative64, entrySize == 24, let table = fileBytes(of: section) {
+            done = table.forEachChunk(24 << 13) { _, chunk in add(chunk) }
+            if !done { symbols.removeAll(keepingCapacity: true) }
+        }
+        if done {
+            return (symbols, stringTable(stringSection, bytes: stringBytes))
+        }
+        if isNative64, entrySize == 24, let table = fileRange(of: section) {
+            table.withUnsafeBytes { add($0) }
             table.releaseResidentPages(0, table.count)
         } else if let data = elf_getdata(section, nil) {
             var symbol = GElf_Sym()

@@ -26,7 +26,7 @@ public struct KernelSymbols: Sendable {
     init(_ parsed: Parsed) {
         addressesHidden = !parsed.entries.isEmpty && !parsed.anyAddress
         table = addressesHidden ? SymbolTable()
-            : SymbolTable(symbols: parsed.entries, strings: ByteView(storage: ByteStorage(copying: parsed.names)), moduleFlags: parsed.modules)
+            : SymbolTable(symbols: parsed.entries, strings: StringTable(ByteView(storage: ByteStorage(copying: parsed.names))), moduleFlags: parsed.modules)
         textAddress = addressesHidden ? nil : parsed.text
         coreText = addressesHidden ? nil : parsed.coreText
         moduleText = addressesHidden ? [] : parsed.moduleText.values.map { $0.low...$0.high }.sorted { $0.lowerBound < $1.lowerBound }

@@ -200,7 +200,7 @@ public enum KallsymsCache {
         names.adviseRandomAccess()
         guard nameOffsets.allSatisfy({ Int($0) < namesLength }), zip(starts, starts.dropFirst()).allSatisfy({ $0 <= $1 }) else { return nil }
         let coreText = coreLow == .max ? nil : (low: coreLow, high: coreHigh)
-        let table = SymbolTable(starts: starts, sizes: sizes, nameOffsets: nameOffsets, bindings: bindings, strings: names)
+        let table = SymbolTable(starts: starts, sizes: sizes, nameOffsets: nameOffsets, bindings: bindings, strings: StringTable(names))
         return KernelSymbols(table: table, textAddress: text == .max ? nil : text, coreText: coreText, moduleText: moduleText,
                              coverage: complete ? nil : coverage(coreText: coreText, moduleText: moduleText))
     }

@@ -15,9 +15,9 @@ public final class LoadedSymbols: Sendable {
     let segments: [ELFSegment]
     let table: SymbolTable
     /// The string tables the names are read from (their pages can be dropped).
-    private let strings: [ByteView]
+    private let strings: [StringTable]
 
-    init(key: String, path: String, origin: String, segments: [ELFSegment], table: SymbolTable, strings: [ByteView]) {
+    init(key: String, path: String, origin: String, segments: [ELFSegment], table: SymbolTable, strings: [StringTable]) {
         self.key = key
         self.path = path
         self.origin = origin
@@ -45,7 +45,7 @@ public final class LoadedSymbols: Sendable {
 
     /// Drops the resident pages of the mapped string tables; names are read back on demand.
     func releaseResidentPages() {
-        for view in strings { view.releaseResidentPages(0, view.count) }
+        for table in strings { table.releaseResidentPages() }
     }
 }
 

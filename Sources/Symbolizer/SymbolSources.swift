@@ -136,7 +136,7 @@ enum SymbolSources {
             if binary != nil || debugImage != nil { logger.debug("no symbols", metadata: ["file": "\(path)"]) }
             return LoadedSymbols(key: key, path: path, origin: "", segments: segments, table: SymbolTable(), strings: [])
         }
-        let plt = binary?.pltSymbols() ?? ELFSymbolTable(symbols: [], strings: ByteView([]), source: "")
+        let plt = binary?.pltSymbols() ?? ELFSymbolTable(symbols: [], strings: StringTable(), source: "")
         let table = SymbolTable(symbols: symbols.symbols, strings: symbols.strings, extra: plt.symbols, extraStrings: plt.strings)
         return LoadedSymbols(key: key, path: path, origin: origin, segments: segments, table: table, strings: [symbols.strings, plt.strings])
     }

@@ -16,8 +16,8 @@ public struct SymbolTable: Sendable {
     private var nameOffsets: [UInt32] = []
     /// ELF binding of each symbol, kept to choose among aliases when one is looked up.
     private var bindings: [UInt8] = []
-    private var strings: ByteView
-    private var extraStrings: ByteView
+    private var strings: StringTable
+    private var extraStrings: StringTable
 
     /// Name offsets with this bit set point into the extra strings.
     static let extraBit: UInt32 = 1 << 31
@@ -26,7 +26,7 @@ public struct SymbolTable: Sendable {
     public var count: Int { starts.count }
 
     public init() {
-        strings = ByteView([])
+        strings = StringTable()
         extraStrings = strings
     }
 
@@ -34,8 +34,8 @@ public struct SymbolTable: Sendable {
     /// newline-terminated). `extra` symbols (sorted, always sized) name into
     /// `extraStrings`. `moduleFlags`, for kallsyms, marks module symbols so that the gap
     /// between kernel and modules is not filled, as perf does.
-    public init(symbols: [ELFSymbol], strings: ByteView, moduleFlags: [Bool]? = nil,
-                extra: [ELFSymbol] = [], extraStrings: ByteView = ByteView([])) {
+    public init(symbols: [ELFSymbol], strings: StringTable, moduleFlags: [Bool]? = nil,
+                extra: [ELFSymbol] = [], extraStrings: StringTable = StringTable()) {
         self.strings = strings
         self.extraStrings = extraStrings
         let order = Self.sortOrder(symbols)
@@ -84,18 +84,19 @@ public struct SymbolTable: Sendable {
     }
 
     /// A table made of the arrays `parts` gave (a saved table, see `KallsymsCache`).
-    init(starts: [UInt64], sizes: [UInt32], nameOffsets: [UInt32], bindings: [UInt8], strings: ByteView) {
+    init(starts: [UInt64], sizes: [UInt32], nameOffsets: [UInt32], bindings: [UInt8], strings: StringTable) {
         self.starts = starts
         self.sizes = sizes
         self.nameOffsets = nameOffsets
         self.bindings = bindings
         self.strings = strings
-        extraStrings = ByteView([])
+        extraStrings = StringTable()
     }
 
-    /// The table's arrays and names, to save it. Only for tables without extra strings.
+    /// The table's arrays and names, to save it. Only for tables without extra strings,
+    /// whose names are in memory.
     var parts: (starts: [UInt64], sizes: [UInt32], nameOffsets: [UInt32], bindings: [UInt8], strings: ByteView) {
-        (starts, sizes, nameOffsets, bindings, strings)
+        (starts, sizes, nameOffsets, bindings, strings.memory ?? ByteView([]))
     }
 
     private static func saturated(_ size: UInt64) -> UInt32 {
@@ -137,7 +138,9 @@ public struct SymbolTable: Sendable {
             var packed = [UInt64]()
             packed.reserveCapacity(symbols.count)
             for (position, symbol) in symbols.enumerated() { packed.append(symbol.start << 20 | UInt64(position)) }
-            radixSort(&packed)
+            // The sort is stable and the keys are in position order: the position bits
+            // need no passes of their own.
+            radixSort(&packed, fromBit: 20)
             return packed.map { UInt32(truncatingIfNeeded: $0 & 0xFFFFF) }
         }
         var keys = [SortKey]()
@@ -147,16 +150,17 @@ public struct SymbolTable: Sendable {
         return keys.map { UInt32(truncatingIfNeeded: $0.index) }
     }
 
-    /// Sorts unsigned integers in place, least significant 11 bits first, skipping digits
-    /// that all keys share: linear time for the hundreds of thousands of symbols of a
-    /// large binary, and 2048 buckets stay in the L1 cache for small ones.
-    static func radixSort(_ keys: inout [UInt64]) {
+    /// Sorts unsigned integers in place by their bits from `fromBit` up (stably: keys equal
+    /// there keep their order), least significant 11 bits first, skipping digits that all
+    /// keys share: linear time for the hundreds of thousands of symbols of a large binary,
+    /// and 2048 buckets stay in the L1 cache for small ones.
+    static func radixSort(_ keys: inout [UInt64], fromBit: UInt64 = 0) {
         guard keys.count > 1 else { return }
         let bits: UInt64 = 11, buckets = 1 << 11, mask = UInt64(buckets - 1)
         var buffer = [UInt64](repeating: 0, count: keys.count)
         var counts = [Int](repeating: 0, count: buckets)
         let all = keys.reduce(0 as UInt64) { $0 | $1 }, common = keys.reduce(UInt64.max) { $0 & $1 }
-        for shift in stride(from: UInt64(0), to: 64, by: Int(bits)) {
+        for shift in stride(from: fromBit, to: 64, by: Int(bits)) {
             guard (all >> shift) & mask != (common >> shift) & mask else { continue }
             keys.withUnsafeBufferPointer { source in
                 buffer.withUnsafeMutableBufferPointer { target in
@@ -194,24 +198,20 @@ public struct SymbolTable: Sendable {
         return fullLength(nameOffsets[a]) > fullLength(nameOffsets[b])
     }
 
-    private func source(_ offset: UInt32) -> (ByteView, Int) {
+    private func source(_ offset: UInt32) -> (StringTable, Int) {
         offset & Self.extraBit != 0 ? (extraStrings, Int(offset & ~Self.extraBit)) : (strings, Int(offset))
     }
 
     private func underscores(_ offset: UInt32) -> Int {
-        let (bytes, start) = source(offset)
-        var count = 0
-        while bytes.u8(start + count) == UInt8(ascii: "_") { count += 1 }
-        return count
+        let (table, start) = source(offset)
+        return table.withName(at: start, endingAt: { $0 != UInt8(ascii: "_") }) { $0.count } ?? 0
     }
 
     /// Length up to the end of the line or NUL (for kallsyms, the module suffix included,
     /// which is what perf compares).
     private func fullLength(_ offset: UInt32) -> Int {
-        let (bytes, start) = source(offset)
-        var length = 0
-        while let byte = bytes.u8(start + length), byte != 0, byte != 10 { length += 1 }
-        return length
+        let (table, start) = source(offset)
+        return table.withName(at: start, endingAt: { $0 == 10 }) { $0.count } ?? 0
     }
 
     /// The index of the symbol containing `address`, or nil. Among aliases the one perf
@@ -242,9 +242,7 @@ public struct SymbolTable: Sendable {
 
     /// The raw (not demangled) name of symbol `index`.
     public func name(_ index: Int) -> String {
-        let (bytes, start) = source(nameOffsets[index])
-        var length = 0
-        while let byte = bytes.u8(start + length), byte != 0, byte != 9, byte != 10 { length += 1 }
-        return bytes.string(start, length) ?? ""
+        let (table, start) = source(nameOffsets[index])
+        return table.string(at: start, endingAt: { $0 == 9 || $0 == 10 }) ?? ""
     }
 }

@@ -99,7 +99,7 @@ private enum Tools {
         symbolizer.mmap(pid: pid, start: base + text.fileOffset, length: text.fileSize, pageOffset: text.fileOffset,
                         filename: binary, buildID: nil, isKernel: false)
         let full = try ELFImage.open(path: reference).get().functionSymbols(from: .symtab)
-        let symbol = try #require(full.symbols.first { full.strings.cString(Int($0.nameOffset), maxLength: name.utf8.count + 1) == name })
+        let symbol = try #require(full.symbols.first { full.strings.string(at: Int($0.nameOffset), endingAt: { _ in false }) == name })
         return base + (symbol.start - text.virtualAddress + text.fileOffset)
     }
 }
@@ -286,9 +286,9 @@ struct SymbolCacheTests {
             entries.append(ELFSymbol(start: UInt64(0x1000 + index * 16), size: 16, nameOffset: UInt32(strings.count), binding: 1))
             strings.append(contentsOf: Array("\(key)_\(index)".utf8) + [0])
         }
-        let view = ByteView(strings)
+        let table = StringTable(ByteView(strings))
         return LoadedSymbols(key: key, path: "/\(key)", origin: "test", segments: [],
-                             table: SymbolTable(symbols: entries, strings: view), strings: [view])
+                             table: SymbolTable(symbols: entries, strings: table), strings: [table])
     }
 
     @Test("least recently used tables are evicted and released; hits do not load")

@@ -5,7 +5,7 @@ import Testing
 @testable import Symbolizer
 
 /// Strings laid out as an ELF string table, with the offset of each name.
-private func stringTable(_ names: [String]) -> (ByteView, [UInt32]) {
+private func stringTable(_ names: [String]) -> (StringTable, [UInt32]) {
     var bytes: [UInt8] = [0]
     var offsets: [UInt32] = []
     for name in names {
@@ -13,7 +13,7 @@ private func stringTable(_ names: [String]) -> (ByteView, [UInt32]) {
         bytes.append(contentsOf: Array(name.utf8))
         bytes.append(0)
     }
-    return (ByteView(bytes), offsets)
+    return (StringTable(ByteView(bytes)), offsets)
 }
 
 @Suite("Symbol tables follow perf's rules")
@@ -151,7 +151,7 @@ struct ELFTests {
         let buildID = try #require(image.buildID)
         let symbols = image.functionSymbols()
         #expect(symbols.source == ".symtab")
-        let probe = try #require(symbols.symbols.first { symbols.strings.cString(Int($0.nameOffset), maxLength: 12) == "flamed_probe" })
+        let probe = try #require(symbols.symbols.first { symbols.strings.string(at: Int($0.nameOffset), endingAt: { _ in false }) == "flamed_probe" })
         let text = try #require(image.segments.first { $0.executable })
         // Map the text segment as a process would: address = file offset + 0x400000.
         let fileOffset = probe.start - text.virtualAddress + text.fileOffset
