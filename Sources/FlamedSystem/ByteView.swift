@@ -135,14 +135,6 @@ public struct ByteView: @unchecked Sendable {
         PageRelease.release(UnsafeRawBufferPointer(start: base + offset, count: length))
     }
 
-    /// Tells the kernel that this view of a file mapping is read here and there (a string
-    /// table read one name at a time): a fault then maps one page, not the 64 KiB around it,
-    /// which keeps the resident size to the names actually read.
-    public func adviseRandomAccess() {
-        guard storage.isFileMapping, let base else { return }
-        PageRelease.advise(UnsafeRawBufferPointer(start: base, count: count), MADV_RANDOM)
-    }
-
     /// Calls `body` with the bytes of this view. The pointer must not escape.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         guard let base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
@@ -152,16 +144,6 @@ public struct ByteView: @unchecked Sendable {
 
 /// Dropping resident pages of read-only file mappings (MADV_DONTNEED).
 enum PageRelease {
-    /// Gives `advice` for the pages that `bytes` touches.
-    static func advise(_ bytes: UnsafeRawBufferPointer, _ advice: Int32) {
-        guard let start = bytes.baseAddress, bytes.count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let first = Int(bitPattern: start) & ~(page - 1)
-        let last = Int(bitPattern: start) + bytes.count
-        guard let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
-        _ = madvise(pointer, last - first, advice)
-    }
-
     /// Releases the whole pages inside `bytes`.
     static func release(_ bytes: UnsafeRawBufferPointer) {
         guard let start = bytes.baseAddress else { return }

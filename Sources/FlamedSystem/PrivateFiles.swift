@@ -39,6 +39,11 @@ public enum PrivateFiles {
     /// is a regular file owned by this user that neither group nor others may write, not
     /// reached through a symbolic link; nil otherwise.
     public static func read(_ path: String) -> ByteView? {
+        readMapped(path)?.bytes
+    }
+
+    /// `read`, with the whole file also as a `FileRange`, for parts read a little at a time.
+    public static func readMapped(_ path: String) -> (bytes: ByteView, file: FileRange?)? {
         guard let (directory, name) = split(path), let safe = safeDirectory(directory) else { return nil }
         guard case .success(let fd) = retryingEINTR({ open("\(safe)/\(name)", O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }, failed: { $0 < 0 }) else {
             return nil
@@ -48,7 +53,7 @@ public enum PrivateFiles {
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == geteuid(),
               info.st_mode & 0o022 == 0 else { return nil }
         guard case .success(let bytes) = FileReader.map(fd: fd, path: path) else { return nil }
-        return bytes
+        return (bytes, FileRange(duplicating: fd, offset: 0, count: bytes.count))
     }
 
     /// Writes `bytes` to `path` atomically with mode 0600, first creating its directory (and

@@ -25,8 +25,8 @@ public enum KallsymsCache {
     public static func runningKernel(directory: String?, fresh: Bool = false, logger: Logger) -> KernelSymbols? {
         let state = KernelState.current()
         let path = directory.map { "\($0)/\(fileName)" }
-        if !fresh, let path, let state, addressesVisible(), let bytes = PrivateFiles.read(path) {
-            if let cached = decode(bytes, key: state.key, complete: false) {
+        if !fresh, let path, let state, addressesVisible(), let (bytes, file) = PrivateFiles.readMapped(path) {
+            if let cached = decode(bytes, file: file, key: state.key, complete: false) {
                 logger.debug("kernel symbols from the cache", metadata: ["file": "\(path)", "count": "\(cached.table.count)"])
                 return cached
             }
@@ -46,8 +46,8 @@ public enum KallsymsCache {
         let stamp = FileStamp(path: path).flatMap { $0.size > 0 && FileStamp.realPath(path) != "/proc/kallsyms" ? $0 : nil }
         let key = stamp.map { Array("file\n\(path)\n\($0)\n".utf8) }
         let cachePath = directory.map { "\($0)/\(fileName)-\(String(checksum(Array(path.utf8)), radix: 16))" }
-        if let key, let cachePath, let bytes = PrivateFiles.read(cachePath),
-           let cached = decode(bytes, key: key, complete: true) {
+        if let key, let cachePath, let (bytes, file) = PrivateFiles.readMapped(cachePath),
+           let cached = decode(bytes, file: file, key: key, complete: true) {
             logger.debug("kernel symbols from the cache", metadata: ["file": "\(cachePath)", "source": "\(path)"])
             return cached
         }
@@ -162,7 +162,9 @@ public enum KallsymsCache {
 
     /// The table saved in `bytes`, if it was saved under `key` and is whole; nil otherwise.
     /// A table of the running kernel is not `complete`: it answers only within its coverage.
-    static func decode(_ bytes: ByteView, key: [UInt8], complete: Bool) -> KernelSymbols? {
+    /// With `file` (the same bytes, read on demand) names are read from the file one at a
+    /// time and none of the mapping stays resident.
+    static func decode(_ bytes: ByteView, file: FileRange? = nil, key: [UInt8], complete: Bool) -> KernelSymbols? {
         guard bytes.count >= headerSize + 8, bytes.bytes(0, 8) == magic, bytes.u32(8) == version,
               let count = bytes.u32(12).map(Int.init), let namesLength = bytes.u32(16).map(Int.init),
               let keyLength = bytes.u32(20).map(Int.init), let text = bytes.u64(24),
@@ -195,12 +197,12 @@ public enum KallsymsCache {
         let starts = array(startsAt, UInt64.self), sizes = array(sizesAt, UInt32.self)
         let nameOffsets = array(offsetsAt, UInt32.self), bindings = array(bindingsAt, UInt8.self)
         // The arrays are copied: their pages are not needed again. Names are read one at a
-        // time, wherever they are.
-        bytes.releaseResidentPages(0, namesAt)
-        names.adviseRandomAccess()
+        // time, from the file when it is open, else from the mapping.
+        let nameFile = file.flatMap { $0.count == bytes.count ? $0.slice(namesAt, namesLength) : nil }
+        bytes.releaseResidentPages(0, nameFile == nil ? namesAt : bytes.count)
         guard nameOffsets.allSatisfy({ Int($0) < namesLength }), zip(starts, starts.dropFirst()).allSatisfy({ $0 <= $1 }) else { return nil }
         let coreText = coreLow == .max ? nil : (low: coreLow, high: coreHigh)
-        let table = SymbolTable(starts: starts, sizes: sizes, nameOffsets: nameOffsets, bindings: bindings, strings: StringTable(names))
+        let table = SymbolTable(starts: starts, sizes: sizes, nameOffsets: nameOffsets, bindings: bindings, strings: nameFile.map { StringTable(file: $0) } ?? StringTable(names))
         return KernelSymbols(table: table, textAddress: text == .max ? nil : text, coreText: coreText, moduleText: moduleText,
                              coverage: complete ? nil : coverage(coreText: coreText, moduleText: moduleText))
     }

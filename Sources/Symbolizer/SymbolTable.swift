@@ -10,7 +10,7 @@ import FlamedSystem
 /// underscores, then the longer name), and synthesized PLT stubs are merged in afterwards.
 public struct SymbolTable: Sendable {
     /// Start addresses, ascending.
-    private var starts: [UInt64] = []
+    private var starts = StartAddresses()
     /// Sizes after perf's end fixup (saturated at 4 GiB, far beyond any function).
     private var sizes: [UInt32] = []
     private var nameOffsets: [UInt32] = []
@@ -40,6 +40,16 @@ public struct SymbolTable: Sendable {
         self.extraStrings = extraStrings
         let order = Self.sortOrder(symbols)
         let total = symbols.count + extra.count
+        var lowest = UInt64.max, highest = UInt64.min
+        if let first = order.map({ Int($0[0]) }) ?? (symbols.isEmpty ? nil : 0), let last = order.map({ Int($0[$0.count - 1]) }) ?? symbols.indices.last {
+            lowest = symbols[first].start
+            highest = symbols[last].start
+        }
+        if let first = extra.first, let last = extra.last {
+            lowest = min(lowest, first.start)
+            highest = max(highest, last.start)
+        }
+        starts = StartAddresses(lowest: lowest, highest: highest)
         starts.reserveCapacity(total)
         sizes.reserveCapacity(total)
         nameOffsets.reserveCapacity(total)
@@ -85,7 +95,7 @@ public struct SymbolTable: Sendable {
 
     /// A table made of the arrays `parts` gave (a saved table, see `KallsymsCache`).
     init(starts: [UInt64], sizes: [UInt32], nameOffsets: [UInt32], bindings: [UInt8], strings: StringTable) {
-        self.starts = starts
+        self.starts = StartAddresses(starts)
         self.sizes = sizes
         self.nameOffsets = nameOffsets
         self.bindings = bindings
@@ -96,7 +106,7 @@ public struct SymbolTable: Sendable {
     /// The table's arrays and names, to save it. Only for tables without extra strings,
     /// whose names are in memory.
     var parts: (starts: [UInt64], sizes: [UInt32], nameOffsets: [UInt32], bindings: [UInt8], strings: ByteView) {
-        (starts, sizes, nameOffsets, bindings, strings.memory ?? ByteView([]))
+        (starts.all, sizes, nameOffsets, bindings, strings.memory ?? ByteView([]))
     }
 
     private static func saturated(_ size: UInt64) -> UInt32 {
@@ -217,12 +227,7 @@ public struct SymbolTable: Sendable {
     /// The index of the symbol containing `address`, or nil. Among aliases the one perf
     /// keeps is returned.
     public func find(_ address: UInt64) -> Int? {
-        var low = 0
-        var high = starts.count
-        while low < high {
-            let mid = (low &+ high) >> 1
-            if starts[mid] <= address { low = mid &+ 1 } else { high = mid }
-        }
+        let low = starts.upperBound(address)
         guard low > 0 else { return nil }
         var best = low - 1
         let start = starts[best]
@@ -244,5 +249,71 @@ public struct SymbolTable: Sendable {
     public func name(_ index: Int) -> String {
         let (table, start) = source(nameOffsets[index])
         return table.string(at: start, endingAt: { $0 == 9 || $0 == 10 }) ?? ""
+    }
+}
+
+/// Ascending start addresses: as 32-bit offsets from the lowest when they span less than
+/// 4 GiB (4 bytes a symbol instead of 8: a large binary has hundreds of thousands), else
+/// as they are.
+struct StartAddresses: Sendable {
+    private var base: UInt64 = 0
+    private var offsets: [UInt32] = []
+    private var wide: [UInt64] = []
+    private let isCompact: Bool
+
+    /// Empty, for addresses from `lowest` to `highest`.
+    init(lowest: UInt64 = 0, highest: UInt64 = 0) {
+        isCompact = lowest <= highest && highest - lowest <= UInt64(UInt32.max)
+        base = isCompact ? lowest : 0
+    }
+
+    /// These ascending addresses.
+    init(_ sorted: [UInt64]) {
+        self.init(lowest: sorted.first ?? 0, highest: sorted.last ?? 0)
+        if isCompact {
+            offsets = sorted.map { UInt32(truncatingIfNeeded: $0 &- base) }
+        } else {
+            wide = sorted
+        }
+    }
+
+    var count: Int { isCompact ? offsets.count : wide.count }
+
+    /// Every address, widened.
+    var all: [UInt64] { isCompact ? offsets.map { base &+ UInt64($0) } : wide }
+
+    mutating func reserveCapacity(_ capacity: Int) {
+        if isCompact { offsets.reserveCapacity(capacity) } else { wide.reserveCapacity(capacity) }
+    }
+
+    /// Appends `address`, which must lie within the range the addresses were made for and
+    /// not below the last one.
+    mutating func append(_ address: UInt64) {
+        if isCompact { offsets.append(UInt32(truncatingIfNeeded: address &- base)) } else { wide.append(address) }
+    }
+
+    @inline(__always)
+    subscript(index: Int) -> UInt64 {
+        isCompact ? base &+ UInt64(offsets[index]) : wide[index]
+    }
+
+    /// How many addresses are at most `address` (the index of the first one above it).
+    func upperBound(_ address: UInt64) -> Int {
+        if isCompact {
+            guard address >= base else { return 0 }
+            let key = UInt32(truncatingIfNeeded: min(address &- base, UInt64(UInt32.max)))
+            return offsets.withUnsafeBufferPointer { Self.upperBound(key, in: $0) }
+        }
+        return wide.withUnsafeBufferPointer { Self.upperBound(address, in: $0) }
+    }
+
+    @inline(__always)
+    private static func upperBound<T: FixedWidthInteger>(_ key: T, in values: UnsafeBufferPointer<T>) -> Int {
+        var low = 0, high = values.count
+        while low < high {
+            let mid = (low &+ high) >> 1
+            if values[mid] <= key { low = mid &+ 1 } else { high = mid }
+        }
+        return low
     }
 }
