@@ -66,13 +66,53 @@ public struct ReportBuilder {
         var warnings: [String] = []
         // In pipe mode the events arrive as records, so the -e filter is applied per sample.
         if !reader.attrs.isEmpty { _ = try selectedEvents(reader) }
+        // Symbol tables, caches and builders live only while the records are read: what
+        // is merged and rendered afterwards is the trees alone.
+        let symbolized = try symbolize(reader, warnings: &warnings, progress: progress)
+        var tree = symbolized.parts[0].tree
+        if symbolized.parts.count > 1, symbolized.parts[1].tree.nodeCount > 1 {
+            tree = symbolized.samplesPerThread[0] == 0 ? symbolized.parts[1].tree : TreeMerge.merge(symbolized.parts)
+        }
+        warnings.append(contentsOf: reader.warnings)
+        if reader.unknownIDSamples > 0 {
+            warnings.append("\(reader.unknownIDSamples) samples had an event id that matches no event; skipped")
+        }
+        let selected = try selectedEvents(reader)
+        var context = makeContext(reader, selected: selected)
+        context.samples = symbolized.samples
+        context.lost = symbolized.lost
+        context.throttled = symbolized.throttled
+        if symbolized.firstTime <= symbolized.lastTime {
+            context.firstSampleTime = symbolized.firstTime
+            context.lastSampleTime = symbolized.lastTime
+        }
+        var report = Report(tree: tree, context: context, warnings: warnings)
+        report.samplesPerThread = symbolized.samplesPerThread
+        logger.debug("samples by thread", metadata: ["counts": "\(report.samplesPerThread)"])
+        return report
+    }
+
+    /// What reading the records gave: each thread's tree with the first-sample sequence of
+    /// its process nodes, and the counts for the context.
+    private struct Symbolized {
+        var parts: [(tree: FlameTree, order: [Int32: UInt64])] = []
+        var samplesPerThread: [Int] = []
+        var samples: UInt64 = 0, lost: UInt64 = 0, throttled: UInt64 = 0
+        var firstTime: UInt64 = .max, lastTime: UInt64 = 0
+    }
+
+    /// Reads every record of `reader` into one tree per symbolizing thread.
+    private func symbolize(_ reader: PerfDataReader, warnings: inout [String], progress: ((Int, Int) -> Void)?) throws -> Symbolized {
         var eventMatches: [Int: Bool] = [:]
         let kernel = loadKernelSymbols(reader, warnings: &warnings)
+        // The report's own table cache: its tables go when the report is built.
+        let symbolCache = SymbolCache(capacity: SymbolCache.shared.capacity)
         var buildIDs: [String: [UInt8]] = [:]
         for entry in reader.header.buildIDs where !entry.isKernel { buildIDs[entry.filename] = entry.buildID }
         func makeSymbolizer() -> Symbolizer {
             let symbolizer = Symbolizer(kernel: kernel, buildIDs: buildIDs, cacheDirectory: options.buildIDCache, logger: logger)
             symbolizer.demangleStyle = options.demangle
+            symbolizer.symbolCache = symbolCache
             if kernel?.coverage != nil {
                 let directory = options.cacheDirectory, logger = self.logger
                 symbolizer.kernelReloader = { KallsymsCache.runningKernel(directory: directory, fresh: true, logger: logger) }
@@ -159,31 +199,15 @@ public struct ReportBuilder {
                 apply(.ksymbol(symbol))
             }
         }
-        var tree = builder.tree
+        var result = Symbolized(samples: samples, lost: lost, throttled: throttled, firstTime: firstTime, lastTime: lastTime)
+        result.parts = [(builder.tree, builder.processNodeSequence)]
+        result.samplesPerThread = [Int(samples)]
         if let worker {
             send(worker)
-            let other = worker.finish()
-            if other.tree.nodeCount > 1 {
-                tree = readerSamples == 0 ? other.tree : TreeMerge.merge([(builder.tree, builder.processNodeSequence), other])
-            }
+            result.parts.append(worker.finish())
+            result.samplesPerThread = [readerSamples, workerSamples]
         }
-        warnings.append(contentsOf: reader.warnings)
-        if reader.unknownIDSamples > 0 {
-            warnings.append("\(reader.unknownIDSamples) samples had an event id that matches no event; skipped")
-        }
-        let selected = try selectedEvents(reader)
-        var context = makeContext(reader, selected: selected)
-        context.samples = samples
-        context.lost = lost
-        context.throttled = throttled
-        if firstTime <= lastTime {
-            context.firstSampleTime = firstTime
-            context.lastSampleTime = lastTime
-        }
-        var report = Report(tree: tree, context: context, warnings: warnings)
-        report.samplesPerThread = worker == nil ? [Int(samples)] : [readerSamples, workerSamples]
-        logger.debug("samples by thread", metadata: ["counts": "\(report.samplesPerThread)"])
-        return report
+        return result
     }
 
     /// Inputs from this size on are symbolized on two threads (see `ReportOptions.threads`).

@@ -3,10 +3,10 @@ import FlamedCollections
 import PerfData
 import Symbolizer
 
-/// Folds symbolized samples into a flame tree, with the caches that make it fast:
-/// frame names interned once, whole stacks seen before (`StackCache`), and for each
-/// thread the path of its previous sample, whose root side is usually shared with the
-/// next sample and need not be resolved again.
+/// Folds symbolized samples into a flame tree, with the caches that make it fast: frame
+/// names interned once, each process's callchain entries resolved once (to a tree name
+/// and kind), and for each thread the path of its previous sample, whose root side is
+/// usually shared with the next sample and need not be walked again.
 public struct TreeBuilder {
     public private(set) var tree = FlameTree()
     private let symbolizer: Symbolizer
@@ -16,7 +16,6 @@ public struct TreeBuilder {
     private var frameNames = IntMap(capacity: 4096)
     /// Each thread's process node and the pid it was made for.
     private var processNodes: [Int32: (pid: Int32, node: Int32)] = [:]
-    private var stacks = StackCache()
     private var chain: [UInt64] = []
     private var modes: [UInt8] = []
     private var nodes: [Int32] = []
@@ -204,13 +203,7 @@ public struct TreeBuilder {
             return leaf
         }
         let generation = symbolizer.generation(pid: pid)
-        let hash = StackCache.hash(processNode: processNode, generation: generation, chain: chain)
-        if let leaf = stacks.leaf(hash: hash, processNode: processNode, generation: generation, chain: chain) {
-            tree.add(weight, to: leaf)
-            return leaf
-        }
         let leaf = walk(pid: pid, tid: tid, processNode: processNode, generation: generation)
-        stacks.insert(hash: hash, processNode: processNode, generation: generation, chain: chain, leaf: leaf)
         tree.add(weight, to: leaf)
         return leaf
     }

@@ -32,25 +32,71 @@ public struct ELFSymbol: Sendable {
     public var binding: UInt8
 }
 
+/// Symbols as columns: 17 bytes a symbol where `ELFSymbol`s take 24, and each column can
+/// be let go of on its own once used (a large binary has hundreds of thousands).
+public struct SymbolColumns: Sendable {
+    public var starts: [UInt64] = []
+    /// st_size, saturated at 4 GiB (far beyond any function).
+    public var sizes: [UInt32] = []
+    public var nameOffsets: [UInt32] = []
+    public var bindings: [UInt8] = []
+
+    public init() {}
+
+    public init(_ symbols: [ELFSymbol]) {
+        reserveCapacity(symbols.count)
+        for symbol in symbols { append(symbol) }
+    }
+
+    public var count: Int { starts.count }
+
+    public mutating func reserveCapacity(_ capacity: Int) {
+        starts.reserveCapacity(capacity)
+        sizes.reserveCapacity(capacity)
+        nameOffsets.reserveCapacity(capacity)
+        bindings.reserveCapacity(capacity)
+    }
+
+    public mutating func append(_ symbol: ELFSymbol) {
+        starts.append(symbol.start)
+        sizes.append(UInt32(truncatingIfNeeded: min(symbol.size, UInt64(UInt32.max))))
+        nameOffsets.append(symbol.nameOffset)
+        bindings.append(symbol.binding)
+    }
+
+    /// The symbols as structs (sizes as saturated).
+    public var symbols: [ELFSymbol] {
+        (0..<count).map { ELFSymbol(start: starts[$0], size: UInt64(sizes[$0]), nameOffset: nameOffsets[$0], binding: bindings[$0]) }
+    }
+}
+
 /// The function symbols of one ELF file and the string bytes their names point into.
 public struct ELFSymbolTable: Sendable {
-    public var symbols: [ELFSymbol]
+    public var columns: SymbolColumns
     /// The string table: read from the file as names are needed, or held in memory.
     public var strings: StringTable
     /// Which section they came from: ".symtab", ".dynsym" or "" when there were none.
     public var source: String
 
-    public init(symbols: [ELFSymbol], strings: StringTable, source: String) {
-        self.symbols = symbols
+    public init(columns: SymbolColumns, strings: StringTable, source: String) {
+        self.columns = columns
         self.strings = strings
         self.source = source
     }
+
+    public init(symbols: [ELFSymbol], strings: StringTable, source: String) {
+        self.init(columns: SymbolColumns(symbols), strings: strings, source: source)
+    }
+
+    /// The symbols as structs.
+    public var symbols: [ELFSymbol] { columns.symbols }
+    public var isEmpty: Bool { columns.count == 0 }
 
     /// This table and `other`'s symbols in one, their string tables copied side by side
     /// (as gdb and perf combine MiniDebugInfo's `.symtab` with `.dynsym`). A symbol of
     /// `other` with the same start and name as one of these is dropped.
     public func merging(_ other: ELFSymbolTable, source: String) -> ELFSymbolTable {
-        guard !other.symbols.isEmpty else { return ELFSymbolTable(symbols: symbols, strings: strings, source: source) }
+        guard !other.isEmpty else { return ELFSymbolTable(columns: columns, strings: strings, source: source) }
         var bytes = strings.allBytes() ?? []
         let shift = UInt64(bytes.count)
         bytes.append(contentsOf: other.strings.allBytes() ?? [])
@@ -261,11 +307,11 @@ public final class ELFImage {
         let dynsym = sections.last { $0.header.sh_type == UInt32(SHT_DYNSYM) }?.handle
         if let symtab {
             let table = readSymbols(symtab)
-            if !table.symbols.isEmpty { return ELFSymbolTable(symbols: table.symbols, strings: table.strings, source: ".symtab") }
+            if table.symbols.count > 0 { return ELFSymbolTable(columns: table.symbols, strings: table.strings, source: ".symtab") }
         }
         if let dynsym {
             let table = readSymbols(dynsym)
-            return ELFSymbolTable(symbols: table.symbols, strings: table.strings, source: ".dynsym")
+            return ELFSymbolTable(columns: table.symbols, strings: table.strings, source: ".dynsym")
         }
         return ELFSymbolTable(symbols: [], strings: StringTable(), source: "")
     }
@@ -278,7 +324,7 @@ public final class ELFImage {
             return ELFSymbolTable(symbols: [], strings: StringTable(), source: "")
         }
         let read = readSymbols(section)
-        return ELFSymbolTable(symbols: read.symbols, strings: read.strings, source: table.rawValue)
+        return ELFSymbolTable(columns: read.symbols, strings: read.strings, source: table.rawValue)
     }
 
     /// The bytes of the first section named `name` that has contents in the file, or nil.
@@ -384,14 +430,14 @@ public final class ELFImage {
         return fileView?.slice(Int(header.sh_offset), Int(header.sh_size))
     }
 
-    private func readSymbols(_ section: OpaquePointer) -> (symbols: [ELFSymbol], strings: StringTable) {
+    private func readSymbols(_ section: OpaquePointer) -> (symbols: SymbolColumns, strings: StringTable) {
         var header = GElf_Shdr()
         guard gelf_getshdr(section, &header) != nil,
               let stringSection = elf_getscn(elf, Int(header.sh_link)),
-              let stringBytes = Self.sectionBytes(stringSection) else { return ([], StringTable()) }
+              let stringBytes = Self.sectionBytes(stringSection) else { return (SymbolColumns(), StringTable()) }
         let entrySize = header.sh_entsize == 0 ? 24 : Int(header.sh_entsize)
         let total = Int(header.sh_size) / entrySize
-        var symbols: [ELFSymbol] = []
+        var symbols = SymbolColumns()
         symbols.reserveCapacity(total)
         // perf also keeps labels (untyped symbols) that lie in text sections, such as _start.
         let textSections = Set(sections.filter { $0.name.contains("text") }.map { UInt16(truncatingIfNeeded: elf_ndxscn($0.handle)) })
@@ -419,7 +465,7 @@ public final class ELFImage {
         var done = false
         if isNative64, entrySize == 24, let table = fileBytes(of: section) {
             done = table.forEachChunk(24 << 13) { _, chunk in add(chunk) }
-            if !done { symbols.removeAll(keepingCapacity: true) }
+            if !done { symbols = SymbolColumns() }
         }
         if done {
             return (symbols, stringTable(stringSection, bytes: stringBytes))

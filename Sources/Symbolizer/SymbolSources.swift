@@ -65,7 +65,7 @@ enum SymbolSources {
         var origin = ""
         var debugImage: ELFImage?
         func use(_ table: ELFSymbolTable, from file: String) -> Bool {
-            guard !table.symbols.isEmpty else { return false }
+            guard !table.isEmpty else { return false }
             symbols = table
             origin = "\(file) \(table.source)"
             return true
@@ -118,7 +118,7 @@ enum SymbolSources {
                 switch ELFImage.open(memory: bytes, path: "\(binary.path) .gnu_debugdata") {
                 case .success(let mini):
                     let local = mini.functionSymbols(from: .symtab)
-                    if !local.symbols.isEmpty {
+                    if !local.isEmpty {
                         _ = use(binary.functionSymbols(from: .dynsym).merging(local, source: ".gnu_debugdata+.dynsym"), from: binary.path)
                     }
                 case .failure(let error):
@@ -132,13 +132,15 @@ enum SymbolSources {
         if symbols == nil, let binary { _ = use(binary.functionSymbols(from: .dynsym), from: binary.path) }
 
         let segments = binary.map(\.segments).flatMap { $0.isEmpty ? nil : $0 } ?? debugImage?.segments ?? []
-        guard let symbols else {
+        guard var found = symbols else {
             if binary != nil || debugImage != nil { logger.debug("no symbols", metadata: ["file": "\(path)"]) }
             return LoadedSymbols(key: key, path: path, origin: "", segments: segments, table: SymbolTable(), strings: [])
         }
         let plt = binary?.pltSymbols() ?? ELFSymbolTable(symbols: [], strings: StringTable(), source: "")
-        let table = SymbolTable(symbols: symbols.symbols, strings: symbols.strings, extra: plt.symbols, extraStrings: plt.strings)
-        return LoadedSymbols(key: key, path: path, origin: origin, segments: segments, table: table, strings: [symbols.strings, plt.strings])
+        // The only copy of the columns, so that the table builder can let go of each.
+        symbols = nil
+        let table = SymbolTable(columns: &found.columns, strings: found.strings, extra: plt.symbols, extraStrings: plt.strings)
+        return LoadedSymbols(key: key, path: path, origin: origin, segments: segments, table: table, strings: [found.strings, plt.strings])
     }
 
     /// Where a `.gnu_debuglink` name is looked for, as gdb does: next to the binary, in

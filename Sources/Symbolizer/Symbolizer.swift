@@ -115,7 +115,7 @@ public final class Symbolizer {
     private var owners: [(base: Int32, dso: DSO?)] = []
     /// Where loaded symbol tables come from and are kept (shared by symbolizers); set it
     /// before the first MMAP to use another.
-    var symbolCache = SymbolCache.shared
+    public var symbolCache = SymbolCache.shared
     /// The frame base of each symbol table given frame ids, by `LoadedSymbols.identity`:
     /// mappings of one file under many paths share their frame ids.
     private var frameBases: [String: Int32] = [:]
