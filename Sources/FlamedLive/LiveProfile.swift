@@ -77,7 +77,12 @@ public final class LiveProfile {
         symbolizer.perfMapLocator = { pid in processes.perfMapPath(pid: pid) }
         symbolizer.rereadsPerfMaps = true
         builder.processLabel = { pid in processes.container(of: pid).map { Self.containerLabel($0) } }
+        builder.frameCacheCapacity = Self.frameCacheCapacity
     }
+
+    /// Resolved callchain entries the tree builder keeps (at most about 2 MiB): a daemon
+    /// samples far fewer stacks a second than a report reads.
+    static let frameCacheCapacity = 1 << 16
 
     /// What follows `comm (pid)` in the node of a process in a container.
     public static func containerLabel(_ container: ContainerID) -> String { " [container \(container.short)]" }

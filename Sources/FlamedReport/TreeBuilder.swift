@@ -29,9 +29,9 @@ public struct TreeBuilder {
     /// symbolizer lookup and a name lookup.
     private var frameCache = FrameCache(pid: -1, generation: 0)
     private var otherFrameCaches: [Int32: FrameCache] = [:]
-    /// Entries kept in all frame caches together; past it they are all emptied (they only
-    /// save work: nothing is lost).
-    public var frameCacheCapacity = 1 << 19
+    /// Entries kept in all frame caches together (16 to 32 bytes each); past it they are
+    /// all emptied (they only save work: nothing is lost).
+    public var frameCacheCapacity = 1 << 18
     private var frameCacheEntries = 0
     /// The caller's number for the sample being added (a report numbers every sample it
     /// keeps). With `recordsProcessOrder`, it is kept for each process node when the node is
