@@ -48,7 +48,7 @@ struct ReportBatch: Sendable {
     /// Most items and callchain entries in a batch: both arrays stay under glibc's mmap
     /// threshold, so their memory is reused from batch to batch instead of being mapped
     /// and faulted in afresh.
-    static let itemCapacity = 1024, entryCapacity = 8192
+    static let itemCapacity = 512, entryCapacity = 4096
 
     var items: [Item] = []
     var entries: [UInt64] = []
@@ -75,17 +75,17 @@ struct ReportBatch: Sendable {
     }
 }
 
-/// The second thread of a large report. It builds the tree of the processes assigned to it
-/// with a symbolizer and tree builder of its own (symbol tables are shared through the
-/// `SymbolCache`), so that the reading thread and it each symbolize about half of the
-/// samples. Its state is touched only on its queue, and by the caller after `finish`.
+/// One of the two symbolizing threads of a large report (the reading thread only reads and
+/// hands out samples). It builds the tree of the processes assigned to it with a
+/// symbolizer and tree builder of its own (symbol tables are shared through the report's
+/// `SymbolCache`). Its state is touched only on its queue, and by the caller after `finish`.
 final class ReportWorker: @unchecked Sendable {
     private let symbolizer: Symbolizer
     private var builder: TreeBuilder
     private let queue = DispatchQueue(label: "flamed.report.worker")
     /// Batches sent and not yet applied, at most: the reader waits rather than queueing
     /// more when the worker falls behind, so memory stays bounded.
-    private let inFlight = DispatchSemaphore(value: 4)
+    private let inFlight = DispatchSemaphore(value: 3)
     private var samples = 0
 
     init(symbolizer: Symbolizer, maxStack: Int) {

@@ -26,7 +26,8 @@ public struct ReportOptions: Sendable {
     public var cacheDirectory: String?
     /// How frame names are demangled (`--demangle`).
     public var demangle: DemangleStyle = .perf
-    /// Threads that symbolize samples: 1 or 2. Nil chooses: 2 for inputs of at least
+    /// Threads that symbolize samples: 1 (the reading thread) or 2 (two workers, fed by the
+    /// reading thread). Nil chooses: 2 for inputs of at least
     /// `ReportBuilder.parallelInputSize` (and for pipes), when the machine has two CPUs.
     public var threads: Int?
 
@@ -40,7 +41,7 @@ public struct Report: Sendable {
     public var tree: FlameTree
     public var context: ProfileContext
     public var warnings: [String]
-    /// Samples each thread symbolized: one count, or the reading thread's and the worker's.
+    /// Samples each thread symbolized: one count, or each worker's.
     public var samplesPerThread: [Int] = []
 }
 
@@ -69,10 +70,8 @@ public struct ReportBuilder {
         // Symbol tables, caches and builders live only while the records are read: what
         // is merged and rendered afterwards is the trees alone.
         let symbolized = try symbolize(reader, warnings: &warnings, progress: progress)
-        var tree = symbolized.parts[0].tree
-        if symbolized.parts.count > 1, symbolized.parts[1].tree.nodeCount > 1 {
-            tree = symbolized.samplesPerThread[0] == 0 ? symbolized.parts[1].tree : TreeMerge.merge(symbolized.parts)
-        }
+        let filled = symbolized.parts.filter { $0.tree.nodeCount > 1 }
+        let tree = filled.count > 1 ? TreeMerge.merge(filled) : (filled.first ?? symbolized.parts[0]).tree
         warnings.append(contentsOf: reader.warnings)
         if reader.unknownIDSamples > 0 {
             warnings.append("\(reader.unknownIDSamples) samples had an event id that matches no event; skipped")
@@ -121,26 +120,30 @@ public struct ReportBuilder {
         }
         let symbolizer = makeSymbolizer()
         var builder = TreeBuilder(symbolizer: symbolizer, maxStack: options.maxStack)
-        // Two threads: this one reads and takes some processes, the worker takes the others.
-        let worker = threadCount(reader) > 1 ? ReportWorker(symbolizer: makeSymbolizer(), maxStack: options.maxStack) : nil
-        // With a worker both CPUs already symbolize (and load tables); a prefetch thread
+        // In parallel, this thread only reads, and two workers symbolize: each takes whole
+        // processes. Were this thread to take processes too, a dominant one landing here
+        // would be symbolized and read on one CPU while the other idled.
+        let workers = threadCount(reader) > 1
+            ? (0..<2).map { _ in ReportWorker(symbolizer: makeSymbolizer(), maxStack: options.maxStack) } : []
+        // With workers both CPUs already symbolize (and load tables); a prefetch thread
         // would only compete with them.
-        if worker == nil { symbolizer.prefetch(reader.header.buildIDs.filter { !$0.isKernel }.map(\.filename)) }
-        builder.recordsProcessOrder = worker != nil
-        var batch = ReportBatch()
-        var toWorker: [Int32: Bool] = [:]
-        var readerSamples = 0, workerSamples = 0
-        /// Applies `record` here and, in order with the samples, on the worker.
+        if workers.isEmpty { symbolizer.prefetch(reader.header.buildIDs.filter { !$0.isKernel }.map(\.filename)) }
+        var batches = workers.map { _ in ReportBatch() }
+        var assigned: [Int32: Int] = [:]
+        var workerSamples = workers.map { _ in 0 }
+        /// Applies `record` here (names for `--comm`) and, in order with the samples, on
+        /// every worker.
         func apply(_ record: ProcessRecord) {
             record.apply(to: symbolizer, builder: &builder)
-            guard let worker else { return }
-            batch.items.append(.process(record))
-            if batch.isFull { send(worker) }
+            for index in workers.indices {
+                batches[index].items.append(.process(record))
+                if batches[index].isFull { send(index) }
+            }
         }
-        func send(_ worker: ReportWorker) {
-            batch.recordedOnRunningKernel = symbolizer.recordedOnRunningKernel
-            worker.submit(batch)
-            batch = ReportBatch()
+        func send(_ index: Int) {
+            batches[index].recordedOnRunningKernel = symbolizer.recordedOnRunningKernel
+            workers[index].submit(batches[index])
+            batches[index] = ReportBatch()
         }
         var samples: UInt64 = 0, lost: UInt64 = 0, throttled: UInt64 = 0
         var firstTime: UInt64 = .max, lastTime: UInt64 = 0
@@ -162,21 +165,18 @@ public struct ReportBuilder {
                     lastTime = max(lastTime, sample.time)
                 }
                 let weight = options.weightByPeriod ? sample.period : 1
-                if let worker {
-                    // A process stays with the thread that took its first sample: the one
+                if !workers.isEmpty {
+                    // A process stays with the worker that took its first sample: the one
                     // with fewer samples so far.
-                    var takenByWorker = toWorker[sample.pid]
-                    if takenByWorker == nil {
-                        takenByWorker = workerSamples < readerSamples
-                        toWorker[sample.pid] = takenByWorker
-                    }
-                    if takenByWorker == true {
-                        workerSamples += 1
-                        batch.append(sample, weight: weight, sequence: samples)
-                        if batch.isFull { send(worker) }
-                        return
-                    }
-                    readerSamples += 1
+                    let index = assigned[sample.pid] ?? {
+                        let least = workerSamples[1] < workerSamples[0] ? 1 : 0
+                        assigned[sample.pid] = least
+                        return least
+                    }()
+                    workerSamples[index] += 1
+                    batches[index].append(sample, weight: weight, sequence: samples)
+                    if batches[index].isFull { send(index) }
+                    return
                 }
                 Self.boundFilePages(symbolizer, samples: Int(samples))
                 builder.sampleSequence = samples
@@ -200,12 +200,13 @@ public struct ReportBuilder {
             }
         }
         var result = Symbolized(samples: samples, lost: lost, throttled: throttled, firstTime: firstTime, lastTime: lastTime)
-        result.parts = [(builder.tree, builder.processNodeSequence)]
-        result.samplesPerThread = [Int(samples)]
-        if let worker {
-            send(worker)
-            result.parts.append(worker.finish())
-            result.samplesPerThread = [readerSamples, workerSamples]
+        if workers.isEmpty {
+            result.parts = [(builder.tree, builder.processNodeSequence)]
+            result.samplesPerThread = [Int(samples)]
+        } else {
+            for index in workers.indices { send(index) }
+            result.parts = workers.map { $0.finish() }
+            result.samplesPerThread = workerSamples
         }
         return result
     }

@@ -13,7 +13,7 @@ public struct TreeBuilder {
     private let maxStack: Int
     /// Tree name of each symbolizer frame named so far (frame ids are sparse: a table's
     /// range of ids is as long as its symbol count).
-    private var frameNames = IntMap(capacity: 4096)
+    private var frameNames = IntMap(capacity: 256)
     /// Each thread's process node and the pid it was made for.
     private var processNodes: [Int32: (pid: Int32, node: Int32)] = [:]
     private var chain: [UInt64] = []

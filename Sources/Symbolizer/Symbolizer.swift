@@ -102,7 +102,7 @@ public final class Symbolizer {
     /// cover (see `KernelSymbols.coverage`); used at most once.
     public var kernelReloader: (() -> KernelSymbols?)?
     private var kernelRelocation: UInt64 = 0
-    private var kernelCache = IntMap(capacity: 4096)
+    private var kernelCache = IntMap(capacity: 256)
     private var dsos: [String: DSO] = [:]
     private var buildIDs: [String: [UInt8]] = [:]
     private var spaces: [Int32: AddressSpace] = [:] {

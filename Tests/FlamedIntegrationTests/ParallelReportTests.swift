@@ -6,8 +6,8 @@ import Logging
 import PerfData
 import Testing
 
-/// Reports symbolized on two threads (the reading thread and a worker, each taking whole
-/// processes) against the same reports on one thread, on real system-wide recordings.
+/// Reports symbolized on two threads (two workers fed by the reading thread, each taking
+/// whole processes) against the same reports on one thread, on real system-wide recordings.
 @Suite(.serialized, .enabled(if: Support.perfAvailable, "\(Support.perfUnavailableReason ?? "")"))
 struct ParallelReportTests {
     static func report(_ path: String, threads: Int, configure: (inout ReportOptions) -> Void = { _ in }) throws -> Report {
