@@ -35,6 +35,17 @@ public final class LoadedSymbols: Sendable {
     /// symbol indices.
     let identity: String
 
+    /// The index of the symbol containing `address` (see `SymbolTable.find`), without
+    /// copying the table.
+    func find(_ address: UInt64) -> Int? {
+        table.find(address)
+    }
+
+    /// The raw name of symbol `index`, without copying the table.
+    func name(_ index: Int) -> String {
+        table.name(index)
+    }
+
     /// Converts a file offset to the ELF virtual address symbols use.
     func virtualAddress(fileOffset: UInt64) -> UInt64? {
         for segment in segments where fileOffset >= segment.fileOffset && fileOffset < segment.fileOffset &+ max(segment.fileSize, segment.memorySize) {

@@ -232,17 +232,23 @@ public struct SymbolTable: Sendable {
     }
 
     /// Sorts unsigned integers in place by their bits from `fromBit` up (stably: keys equal
-    /// there keep their order), least significant 11 bits first, skipping digits that all
-    /// keys share: linear time for the hundreds of thousands of symbols of a large binary,
-    /// and 2048 buckets stay in the L1 cache for small ones.
+    /// there keep their order), least significant digit first. Only the bits that differ
+    /// between keys are sorted on, in as few passes as digits of at most 14 bits allow
+    /// (16k buckets stay in the L2 cache): linear time for the hundreds of thousands of
+    /// symbols of a large binary, two passes for addresses within 256 MiB of each other.
     static func radixSort(_ keys: inout [UInt64], fromBit: UInt64 = 0) {
         guard keys.count > 1 else { return }
-        let bits: UInt64 = 11, buckets = 1 << 11, mask = UInt64(buckets - 1)
+        let all = keys.reduce(0 as UInt64) { $0 | $1 }, common = keys.reduce(UInt64.max) { $0 & $1 }
+        let varying = fromBit >= 64 ? 0 : ((all ^ common) >> fromBit) << fromBit
+        guard varying != 0 else { return }
+        let low = varying.trailingZeroBitCount, span = 64 - varying.leadingZeroBitCount - low
+        let passes = (span + 13) / 14, width = (span + passes - 1) / passes
+        let buckets = 1 << width, mask = UInt64(buckets - 1)
         var buffer = [UInt64](repeating: 0, count: keys.count)
         var counts = [Int](repeating: 0, count: buckets)
-        let all = keys.reduce(0 as UInt64) { $0 | $1 }, common = keys.reduce(UInt64.max) { $0 & $1 }
-        for shift in stride(from: fromBit, to: 64, by: Int(bits)) {
-            guard (all >> shift) & mask != (common >> shift) & mask else { continue }
+        for pass in 0..<passes {
+            let shift = UInt64(low + pass * width)
+            guard (varying >> shift) & mask != 0 else { continue }
             keys.withUnsafeBufferPointer { source in
                 buffer.withUnsafeMutableBufferPointer { target in
                     counts.withUnsafeMutableBufferPointer { counts in

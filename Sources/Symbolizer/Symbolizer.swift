@@ -350,7 +350,7 @@ public final class Symbolizer {
         if let mapping = space.find(lookup), let dso = mapping.dso {
             let symbols = dso.load(cacheDirectory: cacheDirectory, logger: logger, runningVDSO: recordedOnRunningKernel)
             let fileOffset = lookup &- mapping.start &+ mapping.pageOffset
-            if let virtual = symbols.virtualAddress(fileOffset: fileOffset), let index = symbols.table.find(virtual) {
+            if let virtual = symbols.virtualAddress(fileOffset: fileOffset), let index = symbols.find(virtual) {
                 frame = frameBase(of: symbols, in: dso) + Int32(index)
             } else {
                 frame = moduleFrame(of: dso)
@@ -477,15 +477,15 @@ public final class Symbolizer {
         if frame == Self.unknownUser || frame == Self.unknownKernel { return "[unknown]" }
         if let cached = names[frame] { return cached }
         var result = "[unknown]"
-        if let kernelTable = kernelTables.last(where: { frame >= $0.base && frame < $0.base + Int32($0.table.count) }) {
-            result = kernelTable.table.name(Int(frame - kernelTable.base))
+        if let position = kernelTables.lastIndex(where: { frame >= $0.base && frame < $0.base + Int32($0.table.count) }) {
+            result = kernelTables[position].table.name(Int(frame - kernelTables[position].base))
         } else if let owner = owners.last(where: { $0.base <= frame }), let dso = owner.dso {
             let index = Int(frame - owner.base)
             // The table may have been evicted and loaded again since: the same identity
             // means the same symbols at the same indices.
             let symbols = dso.load(cacheDirectory: cacheDirectory, logger: logger, runningVDSO: recordedOnRunningKernel)
             if index < symbols.table.count, ownerIdentities[owner.base] == symbols.identity {
-                let raw = symbols.table.name(index)
+                let raw = symbols.name(index)
                 result = Demangler.demangle(raw, style: demangleStyle)
             }
         }

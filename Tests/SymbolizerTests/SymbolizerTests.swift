@@ -83,6 +83,15 @@ struct SymbolTableTests {
         var keys: [UInt64] = (0..<5000).map { UInt64(($0 * 7919) % 5003) << 20 | UInt64($0) }
         SymbolTable.radixSort(&keys)
         #expect(keys == keys.sorted())
+        // Keys spanning few and many bits, sorted on their high part only: stable.
+        var generator = SystemRandomNumberGenerator()
+        for span in [3, 14, 15, 28, 29, 44, 63] {
+            let high = (0..<3000).map { _ in UInt64.random(in: 0...(UInt64.max >> (64 - span)), using: &generator) & ~0xF }
+            var packed = high.enumerated().map { $0.element | UInt64($0.offset & 0xF) }
+            let expected = packed.enumerated().sorted { ($0.element >> 4, $0.offset) < ($1.element >> 4, $1.offset) }.map(\.element)
+            SymbolTable.radixSort(&packed, fromBit: 4)
+            #expect(packed == expected, "span \(span)")
+        }
     }
 }
 
