@@ -65,6 +65,13 @@ public struct FlameTree: Sendable {
         return index
     }
 
+    /// Adds a name that is not interned (no other name equals it, whatever its text): a
+    /// placeholder for a name worked out later, see `TreeBuilder.defersNaming`.
+    public mutating func addUninternedName(_ name: String) -> Int32 {
+        names.append(name)
+        return Int32(names.count - 1)
+    }
+
     /// The child of `parent` called `name`, created with `kind` if it does not exist.
     @inlinable
     public mutating func child(of parent: Int32, name: Int32, kind: FrameKind) -> Int32 {

@@ -3,6 +3,7 @@ import FlameGraph
 import FlamedSystem
 import PerfData
 import Symbolizer
+import Synchronization
 
 /// A record that changes what a process is (maps, names, forks, exits) or what kernel code
 /// exists. Every symbolizer of a report applies all of them, in reading order.
@@ -92,6 +93,7 @@ final class ReportWorker: @unchecked Sendable {
         self.symbolizer = symbolizer
         builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack)
         builder.recordsProcessOrder = true
+        builder.defersNaming = true
     }
 
     /// Queues `batch`; waits while the worker has several batches still to apply.
@@ -103,11 +105,20 @@ final class ReportWorker: @unchecked Sendable {
         }
     }
 
-    /// Waits for every batch sent and returns the worker's tree and the first-sample
-    /// sequence of each of its process nodes.
-    func finish() -> (tree: FlameTree, order: [Int32: UInt64]) {
-        queue.sync {}
-        return (builder.tree, builder.processNodeSequence)
+    /// What a worker built: its tree, the first-sample sequence of each of its process
+    /// nodes, and what its placeholder names stand for.
+    struct Result: Sendable {
+        var tree: FlameTree
+        var order: [Int32: UInt64]
+        var names: [(name: Int32, frame: FrameName)]
+    }
+
+    /// Waits for every batch sent and returns what the worker built.
+    func finish() -> Result {
+        queue.sync {
+            Result(tree: builder.tree, order: builder.processNodeSequence,
+                   names: builder.deferredNames.map { ($0.name, symbolizer.deferredName(of: $0.frame)) })
+        }
     }
 
     private func apply(_ batch: ReportBatch) {
@@ -129,13 +140,41 @@ final class ReportWorker: @unchecked Sendable {
 
 /// Merging the trees of builders that took disjoint sets of processes.
 enum TreeMerge {
+    /// The names of the workers' trees, placeholders replaced: what the workers knew, and
+    /// the rest read and demangled on `threads` threads at once.
+    static func names(of results: [ReportWorker.Result], threads: Int) -> [[String]] {
+        var names = results.map(\.tree.names)
+        var pending: [(part: Int, name: Int32, pending: PendingName)] = []
+        for (part, result) in results.enumerated() {
+            for (name, frame) in result.names {
+                switch frame {
+                case .known(let text): names[part][Int(name)] = text
+                case .pending(let later): pending.append((part, name, later))
+                }
+            }
+        }
+        let chunks = max(1, min(threads, pending.count / 256))
+        let resolved = Mutex([[String]](repeating: [], count: chunks))
+        let jobs = pending.map(\.pending)
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let range = (jobs.count * chunk / chunks)..<(jobs.count * (chunk + 1) / chunks)
+            let texts = jobs[range].map { $0.resolve() }
+            resolved.withLock { $0[chunk] = texts }
+        }
+        for (index, text) in resolved.withLock({ $0 }).joined().enumerated() {
+            names[pending[index].part][Int(pending[index].name)] = text
+        }
+        return names
+    }
+
     /// One tree holding every part: the processes under the root in the order their first
     /// samples were read (`order`, by process node), each subtree as its part built it.
-    /// Nodes of equal names under one parent are merged, as in any flame tree.
-    static func merge(_ parts: [(tree: FlameTree, order: [Int32: UInt64])]) -> FlameTree {
+    /// Nodes of equal names under one parent are merged, as in any flame tree. `names`
+    /// replaces the parts' own name tables (whose placeholders it fills in).
+    static func merge(_ parts: [(tree: FlameTree, order: [Int32: UInt64])], names: [[String]]? = nil) -> FlameTree {
         var merged = FlameTree(rootName: parts.first.map { $0.tree.name(of: FlameTree.root) } ?? "all")
         var mappings = parts.map { [Int32](repeating: FlameTree.none, count: $0.tree.nodeCount) }
-        let nameMappings = parts.map { part in part.tree.names.map { merged.intern($0) } }
+        let nameMappings = parts.indices.map { part in (names?[part] ?? parts[part].tree.names).map { merged.intern($0) } }
         var processes: [(sequence: UInt64, part: Int, node: Int32)] = []
         for (index, part) in parts.enumerated() {
             mappings[index][Int(FlameTree.root)] = FlameTree.root

@@ -70,8 +70,14 @@ public struct ReportBuilder {
         // Symbol tables, caches and builders live only while the records are read: what
         // is merged and rendered afterwards is the trees alone.
         let symbolized = try symbolize(reader, warnings: &warnings, progress: progress)
-        let filled = symbolized.parts.filter { $0.tree.nodeCount > 1 }
-        let tree = filled.count > 1 ? TreeMerge.merge(filled) : (filled.first ?? symbolized.parts[0]).tree
+        let tree: FlameTree
+        if symbolized.workers.isEmpty {
+            tree = symbolized.parts[0].tree
+        } else {
+            // The workers' frames are named now, on every CPU, and their trees merged by name.
+            let names = TreeMerge.names(of: symbolized.workers, threads: ProcFS.onlineCPUs().count)
+            tree = TreeMerge.merge(symbolized.workers.map { ($0.tree, $0.order) }, names: names)
+        }
         warnings.append(contentsOf: reader.warnings)
         if reader.unknownIDSamples > 0 {
             warnings.append("\(reader.unknownIDSamples) samples had an event id that matches no event; skipped")
@@ -94,7 +100,10 @@ public struct ReportBuilder {
     /// What reading the records gave: each thread's tree with the first-sample sequence of
     /// its process nodes, and the counts for the context.
     private struct Symbolized {
+        /// The tree of a report on one thread.
         var parts: [(tree: FlameTree, order: [Int32: UInt64])] = []
+        /// What each worker built, in parallel.
+        var workers: [ReportWorker.Result] = []
         var samplesPerThread: [Int] = []
         var samples: UInt64 = 0, lost: UInt64 = 0, throttled: UInt64 = 0
         var firstTime: UInt64 = .max, lastTime: UInt64 = 0
@@ -205,7 +214,7 @@ public struct ReportBuilder {
             result.samplesPerThread = [Int(samples)]
         } else {
             for index in workers.indices { send(index) }
-            result.parts = workers.map { $0.finish() }
+            result.workers = workers.map { $0.finish() }
             result.samplesPerThread = workerSamples
         }
         return result

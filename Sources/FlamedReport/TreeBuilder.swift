@@ -134,11 +134,27 @@ public struct TreeBuilder {
         unknownName = self.tree.intern("[unknown]")
     }
 
+    /// Reports on several threads: frames get placeholder names, one per frame, listed in
+    /// `deferredNames`, and are named once the tree is built (see `ReportBuilder`), when all
+    /// CPUs can share the reading and demangling. Frames of equal names under one parent
+    /// are then separate nodes until the tree is merged by name.
+    public var defersNaming = false
+    /// Each placeholder name of the tree and the frame it stands for.
+    public private(set) var deferredNames: [(name: Int32, frame: Int32)] = []
+
     /// The tree name of a symbolizer frame.
     private mutating func treeName(_ frame: Int32) -> Int32 {
         let key = UInt64(UInt32(bitPattern: frame))
         if let known = frameNames[key] { return known }
-        let name = frame <= Symbolizer.unknownKernel ? unknownName : tree.intern(symbolizer.name(of: frame))
+        let name: Int32
+        if frame <= Symbolizer.unknownKernel {
+            name = unknownName
+        } else if defersNaming {
+            name = tree.addUninternedName("")
+            deferredNames.append((name, frame))
+        } else {
+            name = tree.intern(symbolizer.name(of: frame))
+        }
         frameNames.set(key, name)
         return name
     }

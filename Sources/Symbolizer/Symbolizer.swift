@@ -474,22 +474,52 @@ public final class Symbolizer {
 
     /// The display name of `frame`: C++, Rust and Swift names demangled in `demangleStyle`.
     public func name(of frame: Int32) -> String {
-        if frame == Self.unknownUser || frame == Self.unknownKernel { return "[unknown]" }
         if let cached = names[frame] { return cached }
-        var result = "[unknown]"
+        let result: String
+        switch deferredName(of: frame) {
+        case .known(let name): result = name
+        case .pending(let pending): result = pending.resolve()
+        }
+        if frame != Self.unknownUser && frame != Self.unknownKernel { names[frame] = result }
+        return result
+    }
+
+    /// The name of `frame` as far as this thread must go: known, or a symbol whose name any
+    /// thread can read and demangle (`PendingName.resolve`), which is most of the cost of
+    /// naming. A report names its frames once the tree is built, on every CPU.
+    public func deferredName(of frame: Int32) -> FrameName {
+        if frame == Self.unknownUser || frame == Self.unknownKernel { return .known("[unknown]") }
+        if let cached = names[frame] { return .known(cached) }
         if let position = kernelTables.lastIndex(where: { frame >= $0.base && frame < $0.base + Int32($0.table.count) }) {
-            result = kernelTables[position].table.name(Int(frame - kernelTables[position].base))
-        } else if let owner = owners.last(where: { $0.base <= frame }), let dso = owner.dso {
+            return .known(kernelTables[position].table.name(Int(frame - kernelTables[position].base)))
+        }
+        if let owner = owners.last(where: { $0.base <= frame }), let dso = owner.dso {
             let index = Int(frame - owner.base)
             // The table may have been evicted and loaded again since: the same identity
             // means the same symbols at the same indices.
             let symbols = dso.load(cacheDirectory: cacheDirectory, logger: logger, runningVDSO: recordedOnRunningKernel)
             if index < symbols.table.count, ownerIdentities[owner.base] == symbols.identity {
-                let raw = symbols.name(index)
-                result = Demangler.demangle(raw, style: demangleStyle)
+                return .pending(PendingName(symbols: symbols, index: index, style: demangleStyle))
             }
         }
-        names[frame] = result
-        return result
+        return .known("[unknown]")
+    }
+}
+
+/// A frame's name as `Symbolizer.deferredName(of:)` gives it.
+public enum FrameName: Sendable {
+    case known(String)
+    case pending(PendingName)
+}
+
+/// A symbol's display name still to be read from its table and demangled; thread-safe.
+public struct PendingName: Sendable {
+    let symbols: LoadedSymbols
+    let index: Int
+    let style: DemangleStyle
+
+    /// The name, demangled.
+    public func resolve() -> String {
+        Demangler.demangle(symbols.name(index), style: style)
     }
 }
