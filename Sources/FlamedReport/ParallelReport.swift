@@ -69,7 +69,7 @@ struct ReportBatch: Sendable {
         var count = -1
         if let chain = sample.callchain {
             count = chain.count
-            for index in 0..<chain.count { entries.append(chain[index]) }
+            chain.append(to: &entries)
         }
         items.append(.sample(pid: sample.pid, tid: sample.tid, time: sample.time, ip: sample.ip, cpumode: sample.cpumode,
                              start: start, count: count, weight: weight, sequence: sequence))

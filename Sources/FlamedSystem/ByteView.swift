@@ -135,6 +135,20 @@ public struct ByteView: @unchecked Sendable {
         PageRelease.release(UnsafeRawBufferPointer(start: base + offset, count: length))
     }
 
+    /// Appends the first `count` 64-bit words of this view (native byte order, any
+    /// alignment) to `buffer` in one copy; false, appending nothing, when the view is shorter.
+    @discardableResult
+    public func appendWords(_ count: Int, to buffer: inout [UInt64]) -> Bool {
+        guard count >= 0, count <= Int.max / 8, contains(0, count * 8) else { return false }
+        guard count > 0, let base else { return true }
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: count))
+        buffer.withUnsafeMutableBytes { target in
+            target.baseAddress!.advanced(by: start * 8).copyMemory(from: base, byteCount: count * 8)
+        }
+        return true
+    }
+
     /// Calls `body` with the bytes of this view. The pointer must not escape.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         guard let base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }

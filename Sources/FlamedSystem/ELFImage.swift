@@ -43,6 +43,15 @@ public struct SymbolColumns: Sendable {
 
     public init() {}
 
+    /// Columns of one length.
+    public init(starts: [UInt64], sizes: [UInt32], nameOffsets: [UInt32], bindings: [UInt8]) {
+        precondition(sizes.count == starts.count && nameOffsets.count == starts.count && bindings.count == starts.count)
+        self.starts = starts
+        self.sizes = sizes
+        self.nameOffsets = nameOffsets
+        self.bindings = bindings
+    }
+
     public init(_ symbols: [ELFSymbol]) {
         reserveCapacity(symbols.count)
         for symbol in symbols { append(symbol) }
@@ -430,6 +439,42 @@ public final class ELFImage {
         return fileView?.slice(Int(header.sh_offset), Int(header.sh_size))
     }
 
+    /// The kept entries of a native 64-bit little-endian symbol table, read from the file a
+    /// chunk at a time straight into columns; nil when a read fails.
+    private static func readNativeSymbols(_ table: FileRange, keep: (UInt8, UInt8, UInt16, UInt32) -> Bool) -> SymbolColumns? {
+        let total = table.count / 24
+        var kept = 0, complete = true
+        var sizes: [UInt32] = [], nameOffsets: [UInt32] = [], bindings: [UInt8] = []
+        let starts = [UInt64](unsafeUninitializedCapacity: total) { startsOut, startsCount in
+            sizes = [UInt32](unsafeUninitializedCapacity: total) { sizesOut, sizesCount in
+                nameOffsets = [UInt32](unsafeUninitializedCapacity: total) { namesOut, namesCount in
+                    bindings = [UInt8](unsafeUninitializedCapacity: total) { bindingsOut, bindingsCount in
+                        complete = table.forEachChunk(24 << 13) { _, bytes in
+                            for at in stride(from: 0, to: bytes.count - 23, by: 24) where kept < total {
+                                let info = bytes[at + 4], other = bytes[at + 5]
+                                let nameOffset = bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+                                let sectionIndex = bytes.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self)
+                                guard keep(info & 0xf, other & 0x3, sectionIndex, nameOffset) else { continue }
+                                let size = bytes.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self)
+                                startsOut[kept] = bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self)
+                                sizesOut[kept] = UInt32(truncatingIfNeeded: min(size, UInt64(UInt32.max)))
+                                namesOut[kept] = nameOffset
+                                bindingsOut[kept] = info >> 4
+                                kept += 1
+                            }
+                        }
+                        bindingsCount = kept
+                    }
+                    namesCount = kept
+                }
+                sizesCount = kept
+            }
+            startsCount = kept
+        }
+        guard complete else { return nil }
+        return SymbolColumns(starts: starts, sizes: sizes, nameOffsets: nameOffsets, bindings: bindings)
+    }
+
     private func readSymbols(_ section: OpaquePointer) -> (symbols: SymbolColumns, strings: StringTable) {
         var header = GElf_Shdr()
         guard gelf_getshdr(section, &header) != nil,
@@ -462,13 +507,9 @@ public final class ELFImage {
         }
         // Native 64-bit little-endian tables are read from the file a chunk at a time: no
         // converted copy, and none of the file stays resident.
-        var done = false
-        if isNative64, entrySize == 24, let table = fileBytes(of: section) {
-            done = table.forEachChunk(24 << 13) { _, chunk in add(chunk) }
-            if !done { symbols = SymbolColumns() }
-        }
-        if done {
-            return (symbols, stringTable(stringSection, bytes: stringBytes))
+        if isNative64, entrySize == 24, let table = fileBytes(of: section),
+           let read = Self.readNativeSymbols(table, keep: keep) {
+            return (read, stringTable(stringSection, bytes: stringBytes))
         }
         if isNative64, entrySize == 24, let table = fileRange(of: section) {
             table.withUnsafeBytes { add($0) }

@@ -32,8 +32,13 @@ public struct Callchain {
     /// Replaces the contents of `buffer` with the entries (no allocation once it is large enough).
     public func copy(into buffer: inout [UInt64]) {
         buffer.removeAll(keepingCapacity: true)
-        view.withUnsafeBytes { bytes in
-            for position in 0..<count { buffer.append(bytes.loadUnaligned(fromByteOffset: position &* 8, as: UInt64.self)) }
+        append(to: &buffer)
+    }
+
+    /// Appends the entries to `buffer`.
+    public func append(to buffer: inout [UInt64]) {
+        if !view.appendWords(count, to: &buffer) {
+            for position in 0..<count { buffer.append(self[position]) }
         }
     }
 }
