@@ -270,6 +270,8 @@ public struct TreeBuilder {
             if shared > 0 { node = nodes[usable - shared] }
         }
         selectFrameCache(pid: pid, generation: generation)
+        let fileFilter = symbolizer.fileRanges(pid: pid)
+        let filtersFiles = fileFilter != nil, files = fileFilter ?? FileRanges.none
         var index = usable - 1 - shared
         while index >= 0 {
             let mode = modes[index]
@@ -279,7 +281,10 @@ public struct TreeBuilder {
                 let address = chain[index]
                 let key = Self.frameKey(address, kernel: isKernel, isReturn: isReturn)
                 let name: Int32, kind: FrameKind
-                if let key, let packed = frameCache.map[key] {
+                if !isKernel && filtersFiles && !files.contains(address) && (!isReturn || !files.contains(address &- 1)) {
+                    name = unknownName
+                    kind = .user
+                } else if let key, let packed = frameCache.map[key] {
                     name = packed >> 2
                     kind = FrameKind(rawValue: UInt8(packed & 3)) ?? .user
                 } else {

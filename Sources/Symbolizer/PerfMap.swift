@@ -33,6 +33,9 @@ final class PerfMap {
     /// Entries held.
     var count: Int { starts.count }
 
+    /// Whether the file was looked at (found or not).
+    var wasRead: Bool { checked }
+
     /// Reads what is new in the file if it changed since it was last read (and the last
     /// look was at least `checkInterval` ago); returns whether entries changed. Without
     /// `rereading`, only the first call reads.

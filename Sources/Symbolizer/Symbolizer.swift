@@ -18,6 +18,8 @@ final class AddressSpace {
     var generation: UInt32 = 0
     /// Resolved frames by lookup address; cleared whenever the maps change.
     var cache = IntMap()
+    /// The ranges of its mapped files, once asked for; cleared whenever the maps change.
+    var fileRanges: FileRanges?
     /// The process, and its JIT perf map once an address needed it (not copied on fork).
     var pid: Int32 = 0
     var perfMap: PerfMap?
@@ -31,12 +33,14 @@ final class AddressSpace {
 
     init(copying other: AddressSpace) {
         maps = other.maps
+        fileRanges = other.fileRanges
     }
 
     /// Inserts a mapping, trimming or removing whatever it overlaps (as a new mmap does).
     func insert(_ mapping: Mapping, generation: UInt32) {
         self.generation = generation
         cache.removeAll()
+        fileRanges = nil
         var result: [Mapping] = []
         result.reserveCapacity(maps.count + 2)
         var inserted = false
@@ -78,6 +82,28 @@ final class AddressSpace {
         }
         guard low > 0, address < maps[low - 1].end else { return nil }
         return maps[low - 1]
+    }
+}
+
+/// Sorted, disjoint address ranges (see `Symbolizer.fileRanges(pid:)`).
+public struct FileRanges: Sendable {
+    @usableFromInline let starts: [UInt64]
+    @usableFromInline let ends: [UInt64]
+
+    /// No ranges.
+    public static let none = FileRanges(starts: [], ends: [])
+
+    /// Whether a range contains `address`.
+    @inlinable
+    public func contains(_ address: UInt64) -> Bool {
+        starts.withUnsafeBufferPointer { starts in
+            var low = 0, high = starts.count
+            while low < high {
+                let mid = (low &+ high) >> 1
+                if starts[mid] <= address { low = mid &+ 1 } else { high = mid }
+            }
+            return low > 0 && address < ends[low &- 1]
+        }
     }
 }
 
@@ -340,6 +366,32 @@ public final class Symbolizer {
             return frame
         }
         return resolve(in: space, address, caching: caching)
+    }
+
+    /// The address ranges outside which `resolveUser` gives `unknownUser` for process
+    /// `pid` (for a return address, when `address - 1` lies outside them too), or nil when
+    /// that cannot be told without a lookup: the ranges of its mapped files, when it has no
+    /// JIT names to offer (no perf map, or one read once and empty while perf maps are not
+    /// read again). Most entries of callchains walked without frame pointers are stack
+    /// garbage outside them; callers skip their caches for those. Valid while
+    /// `generation(pid:)` stays the same.
+    public func fileRanges(pid: Int32) -> FileRanges? {
+        guard let space = existingSpace(pid) else { return FileRanges(starts: [], ends: []) }
+        guard !space.awaitingJIT, let map = space.perfMap,
+              map.path == nil || (!rereadsPerfMaps && map.wasRead && map.count == 0) else { return nil }
+        if let ranges = space.fileRanges { return ranges }
+        var starts: [UInt64] = [], ends: [UInt64] = []
+        for mapping in space.maps where mapping.dso != nil {
+            if let last = ends.last, last == mapping.start {
+                ends[ends.count - 1] = mapping.end
+            } else {
+                starts.append(mapping.start)
+                ends.append(mapping.end)
+            }
+        }
+        let ranges = FileRanges(starts: starts, ends: ends)
+        space.fileRanges = ranges
+        return ranges
     }
 
     /// The frame of `lookup`, cached under it when `caching` (return addresses are cached
