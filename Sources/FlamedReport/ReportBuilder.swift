@@ -1,5 +1,6 @@
 import FlameGraph
 import FlameRender
+import FlamedCollections
 import FlamedSystem
 import Logging
 import PerfData
@@ -138,7 +139,7 @@ public struct ReportBuilder {
         // would only compete with them.
         if workers.isEmpty { symbolizer.prefetch(reader.header.buildIDs.filter { !$0.isKernel }.map(\.filename)) }
         var batches = workers.map { _ in ReportBatch() }
-        var assigned: [Int32: Int] = [:]
+        var assigned = IntMap()
         var workerSamples = workers.map { _ in 0 }
         /// Applies `record` here (names for `--comm`) and, in order with the samples, on
         /// every worker.
@@ -177,9 +178,10 @@ public struct ReportBuilder {
                 if !workers.isEmpty {
                     // A process stays with the worker that took its first sample: the one
                     // with fewer samples so far.
-                    let index = assigned[sample.pid] ?? {
+                    let pidKey = UInt64(UInt32(bitPattern: sample.pid))
+                    let index = assigned[pidKey].map(Int.init) ?? {
                         let least = workerSamples[1] < workerSamples[0] ? 1 : 0
-                        assigned[sample.pid] = least
+                        assigned.set(pidKey, Int32(least))
                         return least
                     }()
                     workerSamples[index] += 1
