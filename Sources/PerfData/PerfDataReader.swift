@@ -46,13 +46,22 @@ public final class PerfDataReader: RecordDecoding {
     private var walkPosition = 0
     private var releasedUpTo = 0
 
+    /// A record waiting for its round to end. It names its bytes by `chunk` (-1: the
+    /// input, else an entry of `chunks`), not by a view, so that sorting and dropping queued
+    /// records costs no reference counting.
     private struct QueuedRecord {
         var time: UInt64
         var sequence: UInt32
-        var view: ByteView
+        var chunk: Int32
         var offset: Int
         var fileOffset: Int
     }
+    /// Decompressed data that queued records (or the walk) lie in, by number; each is let
+    /// go of once none does.
+    private var chunks: [Int32: ByteView] = [:]
+    private var nextChunk: Int32 = 0
+    /// The chunk being walked (-1: the input).
+    private var currentChunk: Int32 = -1
 
     /// Parses the header of `bytes`. Throws `PerfDataError` when it is not perf.data,
     /// byte-swapped, or its header, attributes or sections point outside the data.
@@ -329,7 +338,12 @@ public final class PerfDataReader: RecordDecoding {
         guard decompressedTotal <= Self.decompressedLimit else {
             throw PerfDataError(.tooLarge, offset: fileOffset, "decompressed data exceeds \(Self.decompressedLimit >> 30) GiB")
         }
-        let end = try walk(view: ByteView(output), from: 0, to: output.count, origin: fileOffset, handler: handler, onRecord: { _ in })
+        let view = ByteView(output)
+        currentChunk = nextChunk
+        chunks[currentChunk] = view
+        nextChunk &+= 1
+        defer { currentChunk = -1 }
+        let end = try walk(view: view, from: 0, to: output.count, origin: fileOffset, handler: handler, onRecord: { _ in })
         if end < output.count {
             leftover = Array(output[end...])
         }
@@ -357,7 +371,7 @@ public final class PerfDataReader: RecordDecoding {
             return
         }
         if time > maxTimestamp { maxTimestamp = time }
-        pending.append(QueuedRecord(time: time, sequence: sequence, view: view, offset: offset, fileOffset: fileOffset))
+        pending.append(QueuedRecord(time: time, sequence: sequence, chunk: currentChunk, offset: offset, fileOffset: fileOffset))
         sequence &+= 1
     }
 
@@ -365,18 +379,28 @@ public final class PerfDataReader: RecordDecoding {
         guard !pending.isEmpty else { return }
         pending.sort { $0.time != $1.time ? $0.time < $1.time : $0.sequence < $1.sequence }
         var delivered = 0
+        var chunk: Int32 = -1, view = bytes
         for record in pending {
             if record.time > limit { break }
-            try deliver(view: record.view, offset: record.offset, fileOffset: record.fileOffset, handler)
+            if record.chunk != chunk {
+                chunk = record.chunk
+                view = chunk < 0 ? bytes : chunks[chunk] ?? ByteView([])
+            }
+            try deliver(view: view, offset: record.offset, fileOffset: record.fileOffset, handler)
             delivered += 1
         }
         pending.removeFirst(delivered)
+        if chunks.count > 1 || (chunks.count == 1 && currentChunk < 0) {
+            var needed = Set(pending.lazy.map(\.chunk))
+            needed.insert(currentChunk)
+            chunks = chunks.filter { needed.contains($0.key) }
+        }
         releaseConsumedInput()
     }
 
     /// Drops resident pages of the mapped input that no queued record still needs.
     private func releaseConsumedInput() {
-        let needed = pending.reduce(walkPosition) { $1.view.sharesStorage(with: bytes) ? min($0, $1.offset) : $0 }
+        let needed = pending.reduce(walkPosition) { $1.chunk < 0 ? min($0, $1.offset) : $0 }
         if needed > releasedUpTo + (1 << 20) {
             bytes.releaseResidentPages(releasedUpTo, needed - releasedUpTo)
             releasedUpTo = needed
