@@ -95,6 +95,18 @@ extension RecordDecoding {
     }
 
     /// A SAMPLE's TIME field, or 0.
+    /// The TIME field of the SAMPLE of `size` bytes at `offset` in `view` (read in place,
+    /// without a slice of its own), or 0.
+    func sampleTime(in view: ByteView, at offset: Int, size: Int) -> UInt64 {
+        var layout = layouts[0]
+        if layouts.count > 1, let position = layout.sampleIDOffset, 8 + position + 8 <= size,
+           let id = view.u64(offset + 8 + position), let index = attrIndex(forID: id) {
+            layout = layouts[index]
+        }
+        guard let position = layout.sampleTimeOffset, 8 + position + 8 <= size else { return 0 }
+        return view.u64(offset + 8 + position) ?? 0
+    }
+
     func sampleTime(_ record: ByteView, _ attr: RecordLayout) -> UInt64 {
         guard let position = attr.sampleTimeOffset, 8 + position + 8 <= record.count else { return 0 }
         return record.u64(8 + position) ?? 0

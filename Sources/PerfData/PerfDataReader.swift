@@ -358,12 +358,12 @@ public final class PerfDataReader: RecordDecoding {
         guard !attrs.isEmpty else {
             throw PerfDataError(.badRecord, offset: fileOffset, "\(RecordType.name(type)) record before any event attribute")
         }
-        let record = view.slice(offset, size)!
         let time: UInt64
         if type == RecordType.sample {
             // A sample with an unknown id is timed by the first event's layout (and skipped later).
-            time = sampleTime(record, layouts[sampleID(record).flatMap(attrIndex(forID:)) ?? 0])
+            time = sampleTime(in: view, at: offset, size: size)
         } else {
+            let record = view.slice(offset, size)!
             time = trailerTime(record, nonSampleLayout(record))
         }
         if time == 0 || time == .max {
