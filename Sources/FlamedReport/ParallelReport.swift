@@ -94,6 +94,7 @@ final class ReportWorker: @unchecked Sendable {
         builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack)
         builder.recordsProcessOrder = true
         builder.defersNaming = true
+        builder.cachesStacks = false
     }
 
     /// Queues `batch`; waits while the worker has several batches still to apply.

@@ -158,40 +158,42 @@ public struct ReportBuilder {
         var samples: UInt64 = 0, lost: UInt64 = 0, throttled: UInt64 = 0
         var firstTime: UInt64 = .max, lastTime: UInt64 = 0
 
-        try reader.readRecords(progress: progress) { record in
+        try reader.readRecords(progress: progress, samples: { sample in
+            if let wanted = options.eventName {
+                let matches = eventMatches[sample.attrIndex] ?? Self.eventMatches(wanted, reader.attrs[sample.attrIndex].name, among: reader.attrs.map(\.name))
+                eventMatches[sample.attrIndex] = matches
+                guard matches else { return }
+            }
+            if let pids = options.pids, !pids.contains(sample.pid) { return }
+            if let comm = options.comm, symbolizer.threadName(pid: sample.pid, tid: sample.tid) != comm { return }
+            samples += 1
+            if samples == 1 { symbolizer.recordedOnRunningKernel = Self.isRunningKernel(reader.header.osRelease) }
+            if sample.time != 0 {
+                firstTime = min(firstTime, sample.time)
+                lastTime = max(lastTime, sample.time)
+            }
+            let weight = options.weightByPeriod ? sample.period : 1
+            if !workers.isEmpty {
+                // A process stays with the worker that took its first sample: the one
+                // with fewer samples so far.
+                let pidKey = UInt64(UInt32(bitPattern: sample.pid))
+                let index = assigned[pidKey].map(Int.init) ?? {
+                    let least = workerSamples[1] < workerSamples[0] ? 1 : 0
+                    assigned.set(pidKey, Int32(least))
+                    return least
+                }()
+                workerSamples[index] += 1
+                batches[index].append(sample, weight: weight, sequence: samples)
+                if batches[index].isFull { send(index) }
+                return
+            }
+            Self.boundFilePages(symbolizer, samples: Int(samples))
+            builder.sampleSequence = samples
+            builder.add(sample, weight: weight)
+        }) { record in
             switch record {
-            case .sample(let sample):
-                if let wanted = options.eventName {
-                    let matches = eventMatches[sample.attrIndex] ?? Self.eventMatches(wanted, reader.attrs[sample.attrIndex].name, among: reader.attrs.map(\.name))
-                    eventMatches[sample.attrIndex] = matches
-                    guard matches else { return }
-                }
-                if let pids = options.pids, !pids.contains(sample.pid) { return }
-                if let comm = options.comm, symbolizer.threadName(pid: sample.pid, tid: sample.tid) != comm { return }
-                samples += 1
-                if samples == 1 { symbolizer.recordedOnRunningKernel = Self.isRunningKernel(reader.header.osRelease) }
-                if sample.time != 0 {
-                    firstTime = min(firstTime, sample.time)
-                    lastTime = max(lastTime, sample.time)
-                }
-                let weight = options.weightByPeriod ? sample.period : 1
-                if !workers.isEmpty {
-                    // A process stays with the worker that took its first sample: the one
-                    // with fewer samples so far.
-                    let pidKey = UInt64(UInt32(bitPattern: sample.pid))
-                    let index = assigned[pidKey].map(Int.init) ?? {
-                        let least = workerSamples[1] < workerSamples[0] ? 1 : 0
-                        assigned.set(pidKey, Int32(least))
-                        return least
-                    }()
-                    workerSamples[index] += 1
-                    batches[index].append(sample, weight: weight, sequence: samples)
-                    if batches[index].isFull { send(index) }
-                    return
-                }
-                Self.boundFilePages(symbolizer, samples: Int(samples))
-                builder.sampleSequence = samples
-                builder.add(sample, weight: weight)
+            case .sample:
+                break  // samples go to the closure above
             case .mmap(let map):
                 apply(.mmap(map))
             case .comm(let comm):

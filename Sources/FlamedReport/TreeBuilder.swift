@@ -5,8 +5,9 @@ import Symbolizer
 
 /// Folds symbolized samples into a flame tree, with the caches that make it fast: frame
 /// names interned once, each process's callchain entries resolved once (to a tree name
-/// and kind), and for each thread the path of its previous sample, whose root side is
-/// usually shared with the next sample and need not be walked again.
+/// and kind), whole stacks seen before (`StackCache`, optional), and for each thread the
+/// path of its previous sample, whose root side is usually shared with the next sample and
+/// need not be walked again.
 public struct TreeBuilder {
     public private(set) var tree = FlameTree()
     private let symbolizer: Symbolizer
@@ -24,6 +25,11 @@ public struct TreeBuilder {
     private var paths: [ThreadPath] = []
     private var freePathSlots: [Int] = []
     private let unknownName: Int32
+    /// Whether whole stacks seen before are remembered (`StackCache`, up to 2 MiB): live
+    /// profiles, which see the same stacks again and again for months, keep it; reports on
+    /// several threads, where it saved about 3% of CPU for its memory, do not.
+    public var cachesStacks = true
+    private var stacks = StackCache()
     /// The tree name and kind of each raw callchain entry, for the process whose samples
     /// came last and (in `otherFrameCaches`) for others: one probe per frame instead of a
     /// symbolizer lookup and a name lookup.
@@ -219,7 +225,18 @@ public struct TreeBuilder {
             return leaf
         }
         let generation = symbolizer.generation(pid: pid)
+        guard cachesStacks else {
+            let leaf = walk(pid: pid, tid: tid, processNode: processNode, generation: generation)
+            tree.add(weight, to: leaf)
+            return leaf
+        }
+        let hash = StackCache.hash(processNode: processNode, generation: generation, chain: chain)
+        if let leaf = stacks.leaf(hash: hash, processNode: processNode, generation: generation, chain: chain) {
+            tree.add(weight, to: leaf)
+            return leaf
+        }
         let leaf = walk(pid: pid, tid: tid, processNode: processNode, generation: generation)
+        stacks.insert(hash: hash, processNode: processNode, generation: generation, chain: chain, leaf: leaf)
         tree.add(weight, to: leaf)
         return leaf
     }

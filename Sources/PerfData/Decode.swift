@@ -141,7 +141,7 @@ extension RecordDecoding {
         return decoded
     }
 
-    private func decodeSample(_ record: ByteView, misc: UInt16, fileOffset: Int) throws -> Sample? {
+    func decodeSample(_ record: ByteView, misc: UInt16, fileOffset: Int) throws -> Sample? {
         let size = record.count
         var attrIndex = 0
         let layouts = self.layouts
