@@ -14,6 +14,15 @@ enum ProcessRecord: Sendable {
     case exit(TaskRecord)
     case ksymbol(KSymbolRecord)
 
+    /// Whether the record changes what a thread is called (all that the reading thread of a
+    /// parallel report needs, for `--comm`).
+    var namesThreads: Bool {
+        switch self {
+        case .comm, .fork: return true
+        case .mmap, .exit, .ksymbol: return false
+        }
+    }
+
     /// Applies the record to `symbolizer`, and forgets what `builder` kept for a thread
     /// renamed or created.
     func apply(to symbolizer: Symbolizer, builder: inout TreeBuilder) {

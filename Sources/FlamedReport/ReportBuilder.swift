@@ -73,7 +73,7 @@ public struct ReportBuilder {
         let symbolized = try symbolize(reader, warnings: &warnings, progress: progress)
         let tree: FlameTree
         if symbolized.workers.isEmpty {
-            tree = symbolized.parts[0].tree
+            tree = symbolized.tree
         } else {
             // The workers' frames are named now, on every CPU, and their trees merged by name.
             let names = TreeMerge.names(of: symbolized.workers, threads: ProcFS.onlineCPUs().count)
@@ -98,11 +98,11 @@ public struct ReportBuilder {
         return report
     }
 
-    /// What reading the records gave: each thread's tree with the first-sample sequence of
-    /// its process nodes, and the counts for the context.
+    /// What reading the records gave: the tree (one thread) or what each worker built, and
+    /// the counts for the context.
     private struct Symbolized {
         /// The tree of a report on one thread.
-        var parts: [(tree: FlameTree, order: [Int32: UInt64])] = []
+        var tree = FlameTree()
         /// What each worker built, in parallel.
         var workers: [ReportWorker.Result] = []
         var samplesPerThread: [Int] = []
@@ -141,10 +141,10 @@ public struct ReportBuilder {
         var batches = workers.map { _ in ReportBatch() }
         var assigned = IntMap()
         var workerSamples = workers.map { _ in 0 }
-        /// Applies `record` here (names for `--comm`) and, in order with the samples, on
-        /// every worker.
+        /// Applies `record` here (in parallel, only thread names, for `--comm`) and, in order
+        /// with the samples, on every worker.
         func apply(_ record: ProcessRecord) {
-            record.apply(to: symbolizer, builder: &builder)
+            if workers.isEmpty || record.namesThreads { record.apply(to: symbolizer, builder: &builder) }
             for index in workers.indices {
                 batches[index].items.append(.process(record))
                 if batches[index].isFull { send(index) }
@@ -214,7 +214,7 @@ public struct ReportBuilder {
         }
         var result = Symbolized(samples: samples, lost: lost, throttled: throttled, firstTime: firstTime, lastTime: lastTime)
         if workers.isEmpty {
-            result.parts = [(builder.tree, builder.processNodeSequence)]
+            result.tree = builder.tree
             result.samplesPerThread = [Int(samples)]
         } else {
             for index in workers.indices { send(index) }

@@ -125,6 +125,31 @@ public struct TreeBuilder {
         return isReturn ? address | 1 << 63 : address
     }
 
+    /// The tree name and kind of one callchain entry (or a sample's IP) of `pid`, through
+    /// its frame cache, which `selectFrameCache` must have made current. `files`, from
+    /// `Symbolizer.fileRanges(pid:)`, tells stack garbage apart without a probe.
+    @inline(__always)
+    private mutating func entryName(pid: Int32, address: UInt64, isKernel: Bool, isReturn: Bool,
+                                    files: FileRanges?) -> (name: Int32, kind: FrameKind) {
+        if !isKernel, let files, !files.contains(address), !isReturn || !files.contains(address &- 1) {
+            return (unknownName, .user)
+        }
+        let key = Self.frameKey(address, kernel: isKernel, isReturn: isReturn)
+        if let key, let packed = frameCache.map[key] {
+            return (packed >> 2, FrameKind(rawValue: UInt8(packed & 3)) ?? .user)
+        }
+        let frame = isKernel
+            ? symbolizer.resolveKernel(address: address, isReturnAddress: isReturn)
+            : symbolizer.resolveUser(pid: pid, address: address, isReturnAddress: isReturn)
+        let kind: FrameKind = isKernel ? .kernel : (symbolizer.isJIT(frame) ? .jit : .user)
+        let name = treeName(frame)
+        if let key, name < 1 << 29 {
+            frameCache.map.set(key, name << 2 | Int32(kind.rawValue))
+            frameCacheEntries += 1
+        }
+        return (name, kind)
+    }
+
     /// Per-entry classification of a raw callchain.
     private enum Mode {
         static let marker: UInt8 = 1
@@ -214,17 +239,15 @@ public struct TreeBuilder {
                                     hasCallchain: Bool, weight: UInt64) -> Int32 {
         symbolizer.sampleTime = time
         let processNode = processNode(pid: pid, tid: tid)
+        let generation = symbolizer.generation(pid: pid)
         guard hasCallchain else {
             let inKernel = cpumode == RecordMisc.kernel || cpumode == RecordMisc.guestKernel
-            let frame = inKernel
-                ? symbolizer.resolveKernel(address: ip, isReturnAddress: false)
-                : symbolizer.resolveUser(pid: pid, address: ip, isReturnAddress: false)
-            let name = treeName(frame)
-            let leaf = tree.child(of: processNode, name: name, kind: inKernel ? .kernel : (symbolizer.isJIT(frame) ? .jit : .user))
+            selectFrameCache(pid: pid, generation: generation)
+            let (name, kind) = entryName(pid: pid, address: ip, isKernel: inKernel, isReturn: false, files: symbolizer.fileRanges(pid: pid))
+            let leaf = tree.child(of: processNode, name: name, kind: kind)
             tree.add(weight, to: leaf)
             return leaf
         }
-        let generation = symbolizer.generation(pid: pid)
         guard cachesStacks else {
             let leaf = walk(pid: pid, tid: tid, processNode: processNode, generation: generation)
             tree.add(weight, to: leaf)
@@ -287,34 +310,13 @@ public struct TreeBuilder {
             if shared > 0 { node = nodes[usable - shared] }
         }
         selectFrameCache(pid: pid, generation: generation)
-        let fileFilter = symbolizer.fileRanges(pid: pid)
-        let filtersFiles = fileFilter != nil, files = fileFilter ?? FileRanges.none
+        let files = symbolizer.fileRanges(pid: pid)
         var index = usable - 1 - shared
         while index >= 0 {
             let mode = modes[index]
             if mode & Mode.marker == 0 {
-                let isKernel = mode & Mode.kernel != 0
-                let isReturn = mode & Mode.exact == 0
-                let address = chain[index]
-                let key = Self.frameKey(address, kernel: isKernel, isReturn: isReturn)
-                let name: Int32, kind: FrameKind
-                if !isKernel && filtersFiles && !files.contains(address) && (!isReturn || !files.contains(address &- 1)) {
-                    name = unknownName
-                    kind = .user
-                } else if let key, let packed = frameCache.map[key] {
-                    name = packed >> 2
-                    kind = FrameKind(rawValue: UInt8(packed & 3)) ?? .user
-                } else {
-                    let frame = isKernel
-                        ? symbolizer.resolveKernel(address: address, isReturnAddress: isReturn)
-                        : symbolizer.resolveUser(pid: pid, address: address, isReturnAddress: isReturn, caching: false)
-                    kind = isKernel ? .kernel : (symbolizer.isJIT(frame) ? .jit : .user)
-                    name = treeName(frame)
-                    if let key, name < 1 << 29 {
-                        frameCache.map.set(key, name << 2 | Int32(kind.rawValue))
-                        frameCacheEntries += 1
-                    }
-                }
+                let (name, kind) = entryName(pid: pid, address: chain[index], isKernel: mode & Mode.kernel != 0,
+                                             isReturn: mode & Mode.exact == 0, files: files)
                 node = tree.child(of: node, name: name, kind: kind)
             }
             nodes[index] = node

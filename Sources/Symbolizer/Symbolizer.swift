@@ -16,8 +16,6 @@ final class AddressSpace {
     var maps: [Mapping] = []
     /// Changes whenever the maps change, so cached resolutions can be told apart.
     var generation: UInt32 = 0
-    /// Resolved frames by lookup address; cleared whenever the maps change.
-    var cache = IntMap()
     /// The ranges of its mapped files, once asked for; cleared whenever the maps change.
     var fileRanges: FileRanges?
     /// The process, and its JIT perf map once an address needed it (not copied on fork).
@@ -39,7 +37,6 @@ final class AddressSpace {
     /// Inserts a mapping, trimming or removing whatever it overlaps (as a new mmap does).
     func insert(_ mapping: Mapping, generation: UInt32) {
         self.generation = generation
-        cache.removeAll()
         fileRanges = nil
         var result: [Mapping] = []
         result.reserveCapacity(maps.count + 2)
@@ -117,7 +114,6 @@ public final class Symbolizer {
     public static let unknownUser: Int32 = 0
     /// Frame id of an unresolved kernel address.
     public static let unknownKernel: Int32 = 1
-    static let returnAddressBit: UInt64 = 1 << 63
 
     private let logger: Logger
     private let cacheDirectory: String
@@ -336,36 +332,29 @@ public final class Symbolizer {
 
     /// Resolves a user-space address of process `pid`. Return addresses are looked up at
     /// `address - 1`, so a call at the very end of a function is charged to that function.
-    /// When nothing contains `address - 1`, `address` itself is tried. Without `caching` the
-    /// answer is neither looked up in nor added to the process's cache: for callers that
-    /// keep their own.
-    public func resolveUser(pid: Int32, address: UInt64, isReturnAddress: Bool, caching: Bool = true) -> Int32 {
+    /// When nothing contains `address - 1`, `address` itself is tried. Nothing is cached
+    /// here: the tree builder keeps each process's answers (its frame cache).
+    public func resolveUser(pid: Int32, address: UInt64, isReturnAddress: Bool) -> Int32 {
         guard let space = existingSpace(pid) else { return Self.unknownUser }
         // Once per sample (its IP), not for every return address: the perf map is looked at
         // no more often than `PerfMap.checkInterval`, and reading the clock for each frame
         // of a process with unnamed code costs more than the rest of its lookups.
         if space.awaitingJIT && !isReturnAddress { refreshPerfMap(space) }
         if isReturnAddress {
-            // The answer for a return address is cached under the address with the top bit
-            // set (no user address has it): one probe instead of two or three.
-            let key = address | Self.returnAddressBit
-            let cacheable = caching && address & Self.returnAddressBit == 0
-            if cacheable, let cached = space.cache[key] { return cached }
-            var frame = resolve(in: space, address &- 1, caching: false)
+            var frame = resolve(in: space, address &- 1)
             if frame == Self.unknownUser || moduleFrames[UInt64(frame)] != nil {
                 // No symbol at address-1: a symbol at the address itself, else the file's
                 // [basename] frame, is the best name.
-                let exact = resolve(in: space, address, caching: false)
+                let exact = resolve(in: space, address)
                 if exact != Self.unknownUser && moduleFrames[UInt64(exact)] == nil {
                     frame = exact
                 } else if frame == Self.unknownUser {
                     frame = exact
                 }
             }
-            if cacheable { space.cache.set(key, frame) }
             return frame
         }
-        return resolve(in: space, address, caching: caching)
+        return resolve(in: space, address)
     }
 
     /// The address ranges outside which `resolveUser` gives `unknownUser` for process
@@ -394,10 +383,8 @@ public final class Symbolizer {
         return ranges
     }
 
-    /// The frame of `lookup`, cached under it when `caching` (return addresses are cached
-    /// once, under their own key, by `resolveUser`).
-    private func resolve(in space: AddressSpace, _ lookup: UInt64, caching: Bool = true) -> Int32 {
-        if caching, let cached = space.cache[lookup] { return cached }
+    /// The frame of `lookup` in `space`.
+    private func resolve(in space: AddressSpace, _ lookup: UInt64) -> Int32 {
         var frame = Self.unknownUser
         if let mapping = space.find(lookup), let dso = mapping.dso {
             let symbols = dso.load(cacheDirectory: cacheDirectory, logger: logger, runningVDSO: recordedOnRunningKernel)
@@ -408,10 +395,8 @@ public final class Symbolizer {
                 frame = moduleFrame(of: dso)
             }
         } else if let jit = jitFrame(in: space, lookup) {
-            // A miss is cached too: when the map grows, the cache is cleared.
             frame = jit
         }
-        if caching { space.cache.set(lookup, frame) }
         return frame
     }
 
@@ -472,7 +457,6 @@ public final class Symbolizer {
         if space.nextPerfMapLook > now && space.perfMap != nil { return }
         space.nextPerfMapLook = now &+ PerfMap.checkInterval
         guard let map = space.perfMap, map.refresh(now: now, rereading: rereadsPerfMaps, intern: jitFrame(named:)) else { return }
-        space.cache.removeAll()
         space.generation = nextGeneration
         nextGeneration &+= 1
         space.awaitingJIT = false
