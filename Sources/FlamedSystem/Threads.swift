@@ -51,3 +51,18 @@ public enum Threads {
         return .success(())
     }
 }
+
+extension Threads {
+    /// Blocks `signals` in the calling thread, and so in every thread it starts later. A
+    /// signal sent meanwhile stays pending instead of taking its default action, until a
+    /// signalfd (Dispatch's signal sources on Linux) reads it. The daemon calls this before
+    /// it binds its control socket: a SIGHUP that arrives before the signal service runs
+    /// would otherwise end the process.
+    public static func blockSignals(_ signals: [Int32]) -> Result<Void, Errno> {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in signals { sigaddset(&set, signal) }
+        let result = pthread_sigmask(SIG_BLOCK, &set, nil)
+        return result == 0 ? .success(()) : .failure(Errno(rawValue: result))
+    }
+}

@@ -85,6 +85,12 @@ struct RunCommand: ParsableCommand {
         }
         let state = DaemonState(config: settings, demangle: demangle, logger: logger)
         for warning in state.warnings { logger.warning("\(warning)") }
+        // From here on SIGHUP and SIGUSR1 wait for the signal service instead of ending the
+        // daemon (a reload sent as soon as the socket exists). Children start with the
+        // default mask: flamed run starts none.
+        if case .failure(let code) = Threads.blockSignals([SIGHUP, SIGUSR1]) {
+            logger.warning("could not block SIGHUP and SIGUSR1 until the signal service runs: \(FileReader.describe(code))")
+        }
         let control: ControlService
         do {
             control = try ControlService(config: settings.control, state: state, logger: logger)

@@ -15,9 +15,10 @@ final class DaemonUnderTest {
     private(set) var pid: pid_t = 0
     private var exited: Int32?
 
-    /// Writes the config (`extra` is appended as TOML) and starts the daemon; waits for its socket.
+    /// Writes the config (`extra` is appended as TOML) and starts the daemon; waits for its
+    /// socket, looking every `poll` microseconds.
     init(window: String = "60s", maxStacks: Int? = nil, extra: String = "", environment: [String: String]? = nil,
-         function: String = #function) throws {
+         poll: UInt32 = 50_000, function: String = #function) throws {
         directory = Support.temporaryDirectory(function)
         socket = directory.appendingPathComponent("flamed.sock").path
         snapshots = directory.appendingPathComponent("snapshots").path
@@ -49,7 +50,7 @@ final class DaemonUnderTest {
                 return
             }
             try #require(Date() < deadline, "the daemon did not create its socket within 10 s: \(log)")
-            usleep(50_000)
+            usleep(poll)
         }
     }
 
@@ -259,6 +260,24 @@ struct DaemonTests {
         #expect(daemon.log.contains("bogus"), "the bad reload is logged with the table's name: \(daemon.log)")
         #expect(daemon.flamed(["status"]).stdoutText.contains("frequency: 49 Hz"), "the previous config stays")
         #expect(daemon.stop().status == 0)
+    }
+
+    @Test("SIGHUP and SIGUSR1 sent the moment the socket exists are handled, not fatal")
+    func earlySignals() throws {
+        for attempt in 0..<5 {
+            let daemon = try DaemonUnderTest(poll: 200, function: "earlySignals\(attempt)")
+            daemon.signal(SIGHUP)
+            daemon.signal(SIGUSR1)
+            var snapshots: [String] = []
+            for _ in 0..<50 where snapshots.isEmpty || !daemon.log.contains("config reloaded") {
+                usleep(100_000)
+                snapshots = daemon.snapshotFiles()
+            }
+            #expect(kill(daemon.pid, 0) == 0, "attempt \(attempt): the daemon survived an early SIGHUP: \(daemon.log)")
+            #expect(daemon.log.contains("config reloaded"), "attempt \(attempt): the early SIGHUP reloaded the config: \(daemon.log)")
+            #expect(!snapshots.isEmpty, "attempt \(attempt): the early SIGUSR1 wrote a snapshot: \(daemon.log)")
+            #expect(daemon.stop().status == 0)
+        }
     }
 
     @Test("an unprivileged client gets nothing; no daemon gives a clear error")
