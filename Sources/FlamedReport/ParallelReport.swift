@@ -178,39 +178,78 @@ enum TreeMerge {
     }
 
     /// One tree holding every part: the processes under the root in the order their first
-    /// samples were read (`order`, by process node), each subtree as its part built it.
-    /// Nodes of equal names under one parent are merged, as in any flame tree. `names`
-    /// replaces the parts' own name tables (whose placeholders it fills in).
+    /// samples were read (`order`, by process node), each subtree as its parts built it.
+    /// Nodes of equal names under one parent are merged, as in any flame tree. A process
+    /// may be in two parts (the reader moved it from one worker to the other, once): its
+    /// subtree in the part that saw it first is merged first, so its children keep their
+    /// first-seen order. `names` replaces the parts' own name tables (whose placeholders it
+    /// fills in).
     static func merge(_ parts: [(tree: FlameTree, order: [Int32: UInt64])], names: [[String]]? = nil) -> FlameTree {
         var merged = FlameTree(rootName: parts.first.map { $0.tree.name(of: FlameTree.root) } ?? "all")
-        var mappings = parts.map { [Int32](repeating: FlameTree.none, count: $0.tree.nodeCount) }
         let nameMappings = parts.indices.map { part in (names?[part] ?? parts[part].tree.names).map { merged.intern($0) } }
+        let subtrees = parts.map { ProcessSubtrees($0.tree) }
+        var mappings = parts.map { [Int32](repeating: FlameTree.none, count: $0.tree.nodeCount) }
         var processes: [(sequence: UInt64, part: Int, node: Int32)] = []
         for (index, part) in parts.enumerated() {
-            mappings[index][Int(FlameTree.root)] = FlameTree.root
-            for child in part.tree.children(of: FlameTree.root) {
+            let tree = part.tree
+            if tree.nodeValue[Int(FlameTree.root)] > 0 { merged.add(tree.nodeValue[Int(FlameTree.root)], to: FlameTree.root) }
+            for child in tree.children(of: FlameTree.root) {
                 processes.append((part.order[child] ?? .max, index, child))
             }
         }
         processes.sort { ($0.sequence, $0.part, $0.node) < ($1.sequence, $1.part, $1.node) }
         for process in processes {
-            let node = Int(process.node)
-            let tree = parts[process.part].tree
-            mappings[process.part][node] = merged.child(of: FlameTree.root, name: nameMappings[process.part][Int(tree.nodeName[node])],
-                                                        kind: tree.nodeKind[node])
-        }
-        // Within a part, node indexes follow creation, so children keep their first-seen order.
-        for (index, part) in parts.enumerated() {
-            let tree = part.tree, names = nameMappings[index]
-            for node in 0..<tree.nodeCount {
-                if mappings[index][node] == FlameTree.none {
-                    let parent = mappings[index][Int(tree.nodeParent[node])]
-                    mappings[index][node] = merged.child(of: parent, name: names[Int(tree.nodeName[node])], kind: tree.nodeKind[node])
-                }
-                let value = tree.nodeValue[node]
-                if value > 0 { merged.add(value, to: mappings[index][node]) }
+            let tree = parts[process.part].tree, names = nameMappings[process.part]
+            // Within a part, node indexes follow creation, so children keep their first-seen order.
+            for node in subtrees[process.part].nodes(of: process.node) {
+                let index = Int(node)
+                let parent = node == process.node ? FlameTree.root : mappings[process.part][Int(tree.nodeParent[index])]
+                let target = merged.child(of: parent, name: names[Int(tree.nodeName[index])], kind: tree.nodeKind[index])
+                mappings[process.part][index] = target
+                let value = tree.nodeValue[index]
+                if value > 0 { merged.add(value, to: target) }
             }
         }
         return merged
+    }
+}
+
+/// The nodes of a tree grouped by the process (child of the root) they are under, each
+/// group in node order, the process node first.
+private struct ProcessSubtrees {
+    /// Every node but the root, grouped by process.
+    private var order: [Int32] = []
+    /// Where the group of each process node starts in `order`, and its size (by node).
+    private var start: [Int32], size: [Int32]
+
+    init(_ tree: FlameTree) {
+        let count = tree.nodeCount
+        start = [Int32](repeating: 0, count: count)
+        size = [Int32](repeating: 0, count: count)
+        guard count > 1 else { return }
+        var process = [Int32](repeating: FlameTree.root, count: count)
+        for node in 1..<count {
+            let parent = tree.nodeParent[node]
+            process[node] = parent == FlameTree.root ? Int32(node) : process[Int(parent)]
+            size[Int(process[node])] += 1
+        }
+        var next = start, offset: Int32 = 0
+        for top in tree.children(of: FlameTree.root) {
+            start[Int(top)] = offset
+            next[Int(top)] = offset
+            offset += size[Int(top)]
+        }
+        order = [Int32](repeating: 0, count: Int(offset))
+        for node in 1..<count {
+            let top = Int(process[node])
+            order[Int(next[top])] = Int32(node)
+            next[top] += 1
+        }
+    }
+
+    /// The nodes under process node `top`, `top` itself first.
+    func nodes(of top: Int32) -> ArraySlice<Int32> {
+        let from = Int(start[Int(top)])
+        return order[from..<(from + Int(size[Int(top)]))]
     }
 }

@@ -44,6 +44,8 @@ public struct Report: Sendable {
     public var warnings: [String]
     /// Samples each thread symbolized: one count, or each worker's.
     public var samplesPerThread: [Int] = []
+    /// Processes moved from one symbolizing thread to the other to keep both busy.
+    public var processesMoved = 0
 }
 
 /// Errors in the report options, reported with what was expected.
@@ -94,7 +96,8 @@ public struct ReportBuilder {
         }
         var report = Report(tree: tree, context: context, warnings: warnings)
         report.samplesPerThread = symbolized.samplesPerThread
-        logger.debug("samples by thread", metadata: ["counts": "\(report.samplesPerThread)"])
+        report.processesMoved = symbolized.processesMoved
+        logger.debug("samples by thread", metadata: ["counts": "\(report.samplesPerThread)", "moved": "\(report.processesMoved)"])
         return report
     }
 
@@ -106,6 +109,7 @@ public struct ReportBuilder {
         /// What each worker built, in parallel.
         var workers: [ReportWorker.Result] = []
         var samplesPerThread: [Int] = []
+        var processesMoved = 0
         var samples: UInt64 = 0, lost: UInt64 = 0, throttled: UInt64 = 0
         var firstTime: UInt64 = .max, lastTime: UInt64 = 0
     }
@@ -139,8 +143,7 @@ public struct ReportBuilder {
         // would only compete with them.
         if workers.isEmpty { symbolizer.prefetch(reader.header.buildIDs.filter { !$0.isKernel }.map(\.filename)) }
         var batches = workers.map { _ in ReportBatch() }
-        var assigned = IntMap()
-        var workerSamples = workers.map { _ in 0 }
+        var assignment = WorkerAssignment()
         /// Applies `record` here (in parallel, only thread names, for `--comm`) and, in order
         /// with the samples, on every worker.
         func apply(_ record: ProcessRecord) {
@@ -174,15 +177,7 @@ public struct ReportBuilder {
             }
             let weight = options.weightByPeriod ? sample.period : 1
             if !workers.isEmpty {
-                // A process stays with the worker that took its first sample: the one
-                // with fewer samples so far.
-                let pidKey = UInt64(UInt32(bitPattern: sample.pid))
-                let index = assigned[pidKey].map(Int.init) ?? {
-                    let least = workerSamples[1] < workerSamples[0] ? 1 : 0
-                    assigned.set(pidKey, Int32(least))
-                    return least
-                }()
-                workerSamples[index] += 1
+                let index = assignment.take(pid: sample.pid)
                 batches[index].append(sample, weight: weight, sequence: samples)
                 if batches[index].isFull { send(index) }
                 return
@@ -219,7 +214,8 @@ public struct ReportBuilder {
         } else {
             for index in workers.indices { send(index) }
             result.workers = workers.map { $0.finish() }
-            result.samplesPerThread = workerSamples
+            result.samplesPerThread = assignment.samples
+            result.processesMoved = assignment.moves
         }
         return result
     }
