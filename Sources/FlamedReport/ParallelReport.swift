@@ -73,7 +73,7 @@ struct ReportBatch: Sendable {
     /// Whether the batch is large enough to send.
     var isFull: Bool { items.count >= Self.itemCapacity || entries.count >= Self.entryCapacity - 128 }
 
-    mutating func append(_ sample: Sample, weight: UInt64, sequence: UInt64) {
+    mutating func append(_ sample: BorrowedSample, weight: UInt64, sequence: UInt64) {
         let start = entries.count
         var count = -1
         if let chain = sample.callchain {
@@ -154,26 +154,34 @@ enum TreeMerge {
     /// the rest read and demangled on `threads` threads at once.
     static func names(of results: [ReportWorker.Result], threads: Int) -> [[String]] {
         var names = results.map(\.tree.names)
-        var pending: [(part: Int, name: Int32, pending: PendingName)] = []
+        // The workers often name the same symbols (libc's, the kernel's): each is resolved once.
+        var pending: [(part: Int, name: Int32, job: Int)] = []
+        var jobs: [PendingName] = []
+        var jobOfKey: [PendingName.Key: Int] = [:]
         for (part, result) in results.enumerated() {
             for (name, frame) in result.names {
                 switch frame {
                 case .known(let text): names[part][Int(name)] = text
-                case .pending(let later): pending.append((part, name, later))
+                case .pending(let later):
+                    let job = jobOfKey[later.key] ?? {
+                        jobs.append(later)
+                        jobOfKey[later.key] = jobs.count - 1
+                        return jobs.count - 1
+                    }()
+                    pending.append((part, name, job))
                 }
             }
         }
-        let chunks = max(1, min(threads, pending.count / 256))
+        let chunks = max(1, min(threads, jobs.count / 256))
         let resolved = Mutex([[String]](repeating: [], count: chunks))
-        let jobs = pending.map(\.pending)
+        let work = jobs
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            let range = (jobs.count * chunk / chunks)..<(jobs.count * (chunk + 1) / chunks)
-            let texts = jobs[range].map { $0.resolve() }
+            let range = (work.count * chunk / chunks)..<(work.count * (chunk + 1) / chunks)
+            let texts = work[range].map { $0.resolve() }
             resolved.withLock { $0[chunk] = texts }
         }
-        for (index, text) in resolved.withLock({ $0 }).joined().enumerated() {
-            names[pending[index].part][Int(pending[index].name)] = text
-        }
+        let texts = Array(resolved.withLock({ $0 }).joined())
+        for entry in pending { names[entry.part][Int(entry.name)] = texts[entry.job] }
         return names
     }
 

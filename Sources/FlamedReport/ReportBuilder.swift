@@ -72,15 +72,27 @@ public struct ReportBuilder {
         if !reader.attrs.isEmpty { _ = try selectedEvents(reader) }
         // Symbol tables, caches and builders live only while the records are read: what
         // is merged and rendered afterwards is the trees alone.
+        let clock = ContinuousClock()
+        let start = clock.now
         let symbolized = try symbolize(reader, warnings: &warnings, progress: progress)
+        let read = clock.now
         let tree: FlameTree
+        var named = read
         if symbolized.workers.isEmpty {
             tree = symbolized.tree
         } else {
             // The workers' frames are named now, on every CPU, and their trees merged by name.
             let names = TreeMerge.names(of: symbolized.workers, threads: ProcFS.onlineCPUs().count)
+            named = clock.now
             tree = TreeMerge.merge(symbolized.workers.map { ($0.tree, $0.order) }, names: names)
         }
+        let merged = clock.now
+        func milliseconds(_ duration: Duration) -> String {
+            String(Double(duration.components.attoseconds / 1_000_000_000_000) / 1000 + Double(duration.components.seconds) * 1000)
+        }
+        logger.debug("report phases (ms)", metadata: [
+            "read": "\(milliseconds(read - start))", "name": "\(milliseconds(named - read))", "merge": "\(milliseconds(merged - named))",
+        ])
         warnings.append(contentsOf: reader.warnings)
         if reader.unknownIDSamples > 0 {
             warnings.append("\(reader.unknownIDSamples) samples had an event id that matches no event; skipped")

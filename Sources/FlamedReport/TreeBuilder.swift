@@ -222,6 +222,17 @@ public struct TreeBuilder {
                          hasCallchain: sample.callchain != nil, weight: weight)
     }
 
+    /// Adds one sample lent by the perf.data reader with `weight` and returns the node it ended on.
+    @discardableResult
+    public mutating func add(_ sample: BorrowedSample, weight: UInt64) -> Int32 {
+        if let raw = sample.callchain {
+            chain.removeAll(keepingCapacity: true)
+            raw.append(to: &chain)
+        }
+        return addCopied(pid: sample.pid, tid: sample.tid, time: sample.time, ip: sample.ip, cpumode: sample.cpumode,
+                         hasCallchain: sample.callchain != nil, weight: weight)
+    }
+
     /// Adds one sample given by its fields, with its raw callchain `entries` (leaf first,
     /// context markers included; nil without a callchain), and returns the node it ended on.
     @discardableResult
@@ -235,15 +246,38 @@ public struct TreeBuilder {
     }
 
     /// `add` once the callchain, if any, is in `chain`.
+    /// The symbolizer's generation and file ranges of the process of the last sample, kept
+    /// while the symbolizer's `changeCount` stays the same: most samples follow one of
+    /// the same process.
+    private struct ProcessContext {
+        var pid: Int32?
+        var changeCount: UInt64 = 0
+        var generation: UInt64 = 0
+        var files: FileRanges?
+    }
+    private var context = ProcessContext()
+
+    /// Makes `context` the one of `pid`.
+    private mutating func selectContext(pid: Int32) {
+        if context.pid == pid && context.changeCount == symbolizer.changeCount { return }
+        context.generation = symbolizer.generation(pid: pid)
+        context.files = symbolizer.fileRanges(pid: pid)
+        // A process waiting for its perf map asks the symbolizer again at every sample.
+        context.pid = symbolizer.isAwaitingJIT(pid: pid) ? nil : pid
+        context.changeCount = symbolizer.changeCount
+    }
+
     private mutating func addCopied(pid: Int32, tid: Int32, time: UInt64, ip: UInt64, cpumode: UInt16,
                                     hasCallchain: Bool, weight: UInt64) -> Int32 {
         symbolizer.sampleTime = time
         let processNode = processNode(pid: pid, tid: tid)
-        let generation = symbolizer.generation(pid: pid)
+        selectContext(pid: pid)
+        let generation = context.generation
         guard hasCallchain else {
             let inKernel = cpumode == RecordMisc.kernel || cpumode == RecordMisc.guestKernel
             selectFrameCache(pid: pid, generation: generation)
-            let (name, kind) = entryName(pid: pid, address: ip, isKernel: inKernel, isReturn: false, files: symbolizer.fileRanges(pid: pid))
+            let files = context.files
+            let (name, kind) = entryName(pid: pid, address: ip, isKernel: inKernel, isReturn: false, files: files)
             let leaf = tree.child(of: processNode, name: name, kind: kind)
             tree.add(weight, to: leaf)
             return leaf
@@ -310,7 +344,7 @@ public struct TreeBuilder {
             if shared > 0 { node = nodes[usable - shared] }
         }
         selectFrameCache(pid: pid, generation: generation)
-        let files = symbolizer.fileRanges(pid: pid)
+        let files = context.files
         var index = usable - 1 - shared
         while index >= 0 {
             let mode = modes[index]

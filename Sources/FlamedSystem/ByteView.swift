@@ -139,6 +139,52 @@ public struct ByteView: @unchecked Sendable {
     /// alignment) to `buffer` in one copy; false, appending nothing, when the view is shorter.
     @discardableResult
     public func appendWords(_ count: Int, to buffer: inout [UInt64]) -> Bool {
+        borrowed.appendWords(count, to: &buffer)
+    }
+
+    /// Calls `body` with the bytes of this view. The pointer must not escape.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        guard let base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+}
+
+/// A bounds-checked, read-only window onto bytes that it does not keep alive: what a
+/// `ByteView` lends for the length of one call, so that a loop over a hundred thousand
+/// records reads them without counting references. It must not outlive the view it came
+/// from; whoever keeps the bytes takes a `ByteView` instead.
+public struct BorrowedBytes {
+    @usableFromInline let base: UnsafeRawPointer?
+    /// Number of bytes visible through this window.
+    public let count: Int
+
+    @usableFromInline init(base: UnsafeRawPointer?, count: Int) {
+        self.base = base
+        self.count = count
+    }
+
+    @inlinable @inline(__always)
+    func contains(_ offset: Int, _ length: Int) -> Bool {
+        offset >= 0 && length >= 0 && offset <= count && length <= count &- offset
+    }
+
+    /// The sub-range `[offset, offset+length)`, or nil when it is out of bounds.
+    @inlinable
+    public func slice(_ offset: Int, _ length: Int) -> BorrowedBytes? {
+        guard contains(offset, length) else { return nil }
+        return BorrowedBytes(base: base.map { $0 + offset }, count: length)
+    }
+
+    @inlinable @inline(__always)
+    public func u64(_ offset: Int) -> UInt64? {
+        guard contains(offset, 8), let base else { return nil }
+        return base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+    }
+
+    /// Appends the first `count` 64-bit words (native byte order, any alignment) to
+    /// `buffer` in one copy; false, appending nothing, when the window is shorter.
+    @discardableResult
+    public func appendWords(_ count: Int, to buffer: inout [UInt64]) -> Bool {
         guard count >= 0, count <= Int.max / 8, contains(0, count * 8) else { return false }
         guard count > 0, let base else { return true }
         let start = buffer.count
@@ -148,12 +194,20 @@ public struct ByteView: @unchecked Sendable {
         }
         return true
     }
+}
 
-    /// Calls `body` with the bytes of this view. The pointer must not escape.
-    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        guard let base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
-        return try body(UnsafeRawBufferPointer(start: base, count: count))
+extension ByteView {
+    /// The sub-range `[offset, offset+length)` lent without a reference to the storage (see
+    /// `BorrowedBytes`), or nil when it is out of bounds.
+    @inlinable
+    public func borrowed(_ offset: Int, _ length: Int) -> BorrowedBytes? {
+        guard contains(offset, length) else { return nil }
+        return BorrowedBytes(base: base.map { $0 + offset }, count: length)
     }
+
+    /// All of this view, lent (see `BorrowedBytes`).
+    @inlinable
+    public var borrowed: BorrowedBytes { BorrowedBytes(base: base, count: count) }
 }
 
 /// Dropping resident pages of read-only file mappings (MADV_DONTNEED).

@@ -198,9 +198,10 @@ public final class PerfDataReader: RecordDecoding {
     // MARK: - Records
 
     /// `readRecords`, with samples given to `samples` (and not to `handler`): a sample is
-    /// passed on as it is decoded, without being wrapped in a `PerfRecord` and copied out
-    /// again, which a report does a hundred thousand times.
-    public func readRecords(progress: ((Int, Int) -> Void)? = nil, samples: (Sample) throws -> Void,
+    /// lent as it is decoded, read in place and valid only during the call, without being
+    /// wrapped in a `PerfRecord` or counting a reference to its bytes, which a report does a
+    /// hundred thousand times.
+    public func readRecords(progress: ((Int, Int) -> Void)? = nil, samples: (BorrowedSample) throws -> Void,
                             _ handler: (PerfRecord) throws -> Void) throws {
         try withoutActuallyEscaping(samples) { samples in
             sampleHandler = samples
@@ -210,7 +211,7 @@ public final class PerfDataReader: RecordDecoding {
     }
 
     /// Where samples go while `readRecords(progress:samples:_:)` runs.
-    private var sampleHandler: ((Sample) throws -> Void)?
+    private var sampleHandler: ((BorrowedSample) throws -> Void)?
 
     /// Reads every record and calls `handler` for each kernel record in time order.
     /// `progress` is called now and then with (bytes done, bytes total).
@@ -426,11 +427,12 @@ public final class PerfDataReader: RecordDecoding {
         let type = view.u32(offset)!
         let misc = view.u16(offset + 4)!
         let size = Int(view.u16(offset + 6)!)
-        guard let record = view.slice(offset, size) else { return }
         if type == RecordType.sample, let sampleHandler {
-            if let sample = try decodeSample(record, misc: misc, fileOffset: fileOffset) { try sampleHandler(sample) }
+            guard let record = view.borrowed(offset, size) else { return }
+            if let sample = try decodeSample(borrowing: record, misc: misc, fileOffset: fileOffset) { try sampleHandler(sample) }
             return
         }
+        guard let record = view.slice(offset, size) else { return }
         if let decoded = try decode(record, type: type, misc: misc, fileOffset: fileOffset) {
             try handler(decoded)
         }

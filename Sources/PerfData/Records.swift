@@ -43,6 +43,44 @@ public struct Callchain {
     }
 }
 
+/// A decoded SAMPLE as the perf.data reader lends it to a report: the fields of `Sample`,
+/// with the callchain read in place from the reader's buffer. It is valid only during the
+/// call it is handed to (the buffer of compressed data may go afterwards); `Sample` is the
+/// kind to keep. Holding no references, it costs no reference counting to pass on.
+public struct BorrowedSample {
+    public var attrIndex: Int
+    public var pid: Int32
+    public var tid: Int32
+    public var time: UInt64
+    public var ip: UInt64
+    public var period: UInt64
+    public var cpu: UInt32
+    /// `misc & PERF_RECORD_MISC_CPUMODE_MASK`.
+    public var cpumode: UInt16
+    /// Raw callchain entries, context markers included, leaf first.
+    public var callchain: BorrowedCallchain?
+    /// Where the callchain entries start in the record, in bytes.
+    var callchainOffset = 0
+}
+
+/// The raw entries of a `BorrowedSample`'s callchain, in place: valid as long as the sample.
+public struct BorrowedCallchain {
+    @usableFromInline let words: BorrowedBytes
+    /// Number of entries, context markers included.
+    public let count: Int
+
+    /// Entry `index` (0 is the leaf end).
+    @inlinable @inline(__always)
+    public subscript(index: Int) -> UInt64 { words.u64(index &* 8) ?? 0 }
+
+    /// Appends the entries to `buffer`.
+    public func append(to buffer: inout [UInt64]) {
+        if !words.appendWords(count, to: &buffer) {
+            for position in 0..<count { buffer.append(self[position]) }
+        }
+    }
+}
+
 /// An MMAP or MMAP2 record: a file (or anonymous memory) mapped into a process.
 public struct MmapRecord: Sendable {
     public var pid: Int32

@@ -87,9 +87,8 @@ public enum Demangler {
     static func stripSignature(_ full: String) -> String {
         var bytes = Array(full.utf8)
         var end = bytes.count
-        for qualifier in [" const", " volatile", " &&", " &"] {
-            let q = Array(qualifier.utf8)
-            while end >= q.count && Array(bytes[(end - q.count)..<end]) == q { end -= q.count }
+        for q in Signature.qualifiers {
+            while end >= q.count && bytes[(end - q.count)..<end].elementsEqual(q) { end -= q.count }
         }
         guard end > 0, bytes[end - 1] == UInt8(ascii: ")") else { return full }
         var depth = 0
@@ -117,19 +116,45 @@ public enum Demangler {
             case UInt8(ascii: " ") where angle == 0 && paren == 0:
                 // "f(int) const::$_0::operator()" has a space that is not a return type's.
                 let rest = bytes[(position + 1)...]
-                if !rest.starts(with: Array("const".utf8)) && !rest.starts(with: Array("volatile".utf8))
-                    && !rest.starts(with: Array("&".utf8)) && !rest.starts(with: Array("[clone".utf8)) {
+                if !Signature.notReturnTypeSpace.contains(where: { rest.starts(with: $0) }) {
                     lastSpace = position
                 }
             default: break
             }
         }
         if lastSpace > 0 {
-            let prefix = String(decoding: bytes[0..<lastSpace], as: UTF8.self)
-            if !prefix.hasSuffix("operator") && !prefix.contains("operator ") {
+            let prefix = bytes[0..<lastSpace]
+            if !prefix.elementsEqualSuffix(Signature.operatorWord) && !prefix.containsBytes(Signature.operatorWordSpace) {
                 bytes = Array(bytes[(lastSpace + 1)...])
             }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The byte strings `stripSignature` looks for, made once.
+    private enum Signature {
+        static let qualifiers = [" const", " volatile", " &&", " &"].map { Array($0.utf8) }
+        /// What may follow a top-level space that does not end a return type.
+        static let notReturnTypeSpace = ["const", "volatile", "&", "[clone"].map { Array($0.utf8) }
+        static let operatorWord = Array("operator".utf8)
+        static let operatorWordSpace = Array("operator ".utf8)
+    }
+}
+
+extension ArraySlice<UInt8> {
+    /// Whether the slice ends with `suffix`.
+    fileprivate func elementsEqualSuffix(_ suffix: [UInt8]) -> Bool {
+        count >= suffix.count && self[(endIndex - suffix.count)...].elementsEqual(suffix)
+    }
+
+    /// Whether `needle` occurs in the slice.
+    fileprivate func containsBytes(_ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, count >= needle.count else { return false }
+        var index = startIndex
+        while index <= endIndex - needle.count {
+            if self[index] == first && self[index..<(index + needle.count)].elementsEqual(needle) { return true }
+            index += 1
+        }
+        return false
     }
 }

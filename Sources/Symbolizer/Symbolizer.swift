@@ -170,8 +170,13 @@ public final class Symbolizer {
     /// Frame ids of JIT code (named from perf maps), by name.
     private var jitFrames: [String: Int32] = [:]
     private var jitFrameIDs = Set<Int32>()
-    private var nextGeneration: UInt32 = 1
-    private var kernelGeneration: UInt32 = 0
+    private var nextGeneration: UInt32 = 1 { didSet { changeCount &+= 1 } }
+    private var kernelGeneration: UInt32 = 0 { didSet { changeCount &+= 1 } }
+    /// Changes whenever `generation(pid:)` or `fileRanges(pid:)` of any process may give
+    /// something new, so that a caller may keep their answers for a process until it does.
+    /// It does not cover a process `isAwaitingJIT`, whose perf map is looked at again on
+    /// every `generation(pid:)`.
+    public private(set) var changeCount: UInt64 = 0
 
     /// Creates a symbolizer. `kernel` comes from kallsyms; `buildIDs` from the file's
     /// BUILD_ID feature (path → id); `cacheDirectory` is perf's build-id cache (~/.debug).
@@ -269,6 +274,7 @@ public final class Symbolizer {
         if wholeProcess {
             comms[pid] = nil
             spaces[pid] = nil
+            changeCount &+= 1
         }
     }
 
@@ -304,6 +310,9 @@ public final class Symbolizer {
         if let space, space.awaitingJIT { refreshPerfMap(space) }
         return UInt64(space?.generation ?? 0) << 32 | UInt64(kernelGeneration)
     }
+
+    /// Whether `pid` waits for its perf map to name an address (see `changeCount`).
+    public func isAwaitingJIT(pid: Int32) -> Bool { existingSpace(pid)?.awaitingJIT ?? false }
 
     private func existingSpace(_ pid: Int32) -> AddressSpace? {
         if let last = lastSpace, last.pid == pid { return last.space }
@@ -442,11 +451,15 @@ public final class Symbolizer {
     /// The frame of `address` (in anonymous memory or no mapping) from the process's perf
     /// map, read on first need and again when it has grown.
     private func jitFrame(in space: AddressSpace, _ address: UInt64) -> Int32? {
-        if space.perfMap == nil { space.perfMap = PerfMap(path: perfMapLocator(space.pid)) }
+        if space.perfMap == nil {
+            space.perfMap = PerfMap(path: perfMapLocator(space.pid))
+            changeCount &+= 1
+        }
         guard let map = space.perfMap, map.path != nil else { return nil }
         refreshPerfMap(space)
         if let frame = map.find(address) { return frame }
         space.awaitingJIT = rereadsPerfMaps
+        changeCount &+= 1
         return nil
     }
 
@@ -456,6 +469,7 @@ public final class Symbolizer {
         let now = sampleTime != 0 ? sampleTime : MonotonicClock.now
         if space.nextPerfMapLook > now && space.perfMap != nil { return }
         space.nextPerfMapLook = now &+ PerfMap.checkInterval
+        changeCount &+= 1
         guard let map = space.perfMap, map.refresh(now: now, rereading: rereadsPerfMaps, intern: jitFrame(named:)) else { return }
         space.generation = nextGeneration
         nextGeneration &+= 1
@@ -553,6 +567,16 @@ public struct PendingName: Sendable {
     let symbols: LoadedSymbols
     let index: Int
     let style: DemangleStyle
+
+    /// Equal for pending names of the same symbol in the same style, from whichever
+    /// symbolizer: such names need resolving once.
+    public struct Key: Hashable, Sendable {
+        let symbols: ObjectIdentifier
+        let index: Int
+        let style: DemangleStyle
+    }
+
+    public var key: Key { Key(symbols: ObjectIdentifier(symbols), index: index, style: style) }
 
     /// The name, demangled.
     public func resolve() -> String {
