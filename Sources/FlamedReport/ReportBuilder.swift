@@ -44,8 +44,6 @@ public struct Report: Sendable {
     public var warnings: [String]
     /// Samples each thread symbolized: one count, or each worker's.
     public var samplesPerThread: [Int] = []
-    /// Processes moved from one symbolizing thread to the other to keep both busy.
-    public var processesMoved = 0
 }
 
 /// Errors in the report options, reported with what was expected.
@@ -87,9 +85,7 @@ public struct ReportBuilder {
             tree = TreeMerge.merge(symbolized.workers.map { ($0.tree, $0.order) }, names: names)
         }
         let merged = clock.now
-        func milliseconds(_ duration: Duration) -> String {
-            String(Double(duration.components.attoseconds / 1_000_000_000_000) / 1000 + Double(duration.components.seconds) * 1000)
-        }
+        func milliseconds(_ duration: Duration) -> String { String(duration / .milliseconds(1)) }
         logger.debug("report phases (ms)", metadata: [
             "read": "\(milliseconds(read - start))", "name": "\(milliseconds(named - read))", "merge": "\(milliseconds(merged - named))",
         ])
@@ -108,8 +104,7 @@ public struct ReportBuilder {
         }
         var report = Report(tree: tree, context: context, warnings: warnings)
         report.samplesPerThread = symbolized.samplesPerThread
-        report.processesMoved = symbolized.processesMoved
-        logger.debug("samples by thread", metadata: ["counts": "\(report.samplesPerThread)", "moved": "\(report.processesMoved)"])
+        logger.debug("samples by thread", metadata: ["counts": "\(report.samplesPerThread)", "moved": "\(symbolized.processesMoved)"])
         return report
     }
 

@@ -225,10 +225,7 @@ public struct TreeBuilder {
     /// Adds one sample lent by the perf.data reader with `weight` and returns the node it ended on.
     @discardableResult
     public mutating func add(_ sample: BorrowedSample, weight: UInt64) -> Int32 {
-        if let raw = sample.callchain {
-            chain.removeAll(keepingCapacity: true)
-            raw.append(to: &chain)
-        }
+        if let raw = sample.callchain { raw.copy(into: &chain) }
         return addCopied(pid: sample.pid, tid: sample.tid, time: sample.time, ip: sample.ip, cpumode: sample.cpumode,
                          hasCallchain: sample.callchain != nil, weight: weight)
     }

@@ -68,40 +68,26 @@ public struct ByteView: @unchecked Sendable {
     }
 
     @inlinable @inline(__always)
-    func contains(_ offset: Int, _ length: Int) -> Bool {
-        offset >= 0 && length >= 0 && offset <= count && length <= count &- offset
-    }
+    func contains(_ offset: Int, _ length: Int) -> Bool { borrowed.contains(offset, length) }
 
     /// The sub-range `[offset, offset+length)`, or nil when it is out of bounds.
     @inlinable
     public func slice(_ offset: Int, _ length: Int) -> ByteView? {
-        guard contains(offset, length) else { return nil }
-        return ByteView(storage: storage, base: base.map { $0 + offset }, count: length)
+        guard let window = borrowed.slice(offset, length) else { return nil }
+        return ByteView(storage: storage, base: window.base, count: window.count)
     }
 
     @inlinable @inline(__always)
-    public func u8(_ offset: Int) -> UInt8? {
-        guard contains(offset, 1), let base else { return nil }
-        return base.load(fromByteOffset: offset, as: UInt8.self)
-    }
+    public func u8(_ offset: Int) -> UInt8? { borrowed.u8(offset) }
 
     @inlinable @inline(__always)
-    public func u16(_ offset: Int) -> UInt16? {
-        guard contains(offset, 2), let base else { return nil }
-        return base.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
-    }
+    public func u16(_ offset: Int) -> UInt16? { borrowed.u16(offset) }
 
     @inlinable @inline(__always)
-    public func u32(_ offset: Int) -> UInt32? {
-        guard contains(offset, 4), let base else { return nil }
-        return base.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
-    }
+    public func u32(_ offset: Int) -> UInt32? { borrowed.u32(offset) }
 
     @inlinable @inline(__always)
-    public func u64(_ offset: Int) -> UInt64? {
-        guard contains(offset, 8), let base else { return nil }
-        return base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-    }
+    public func u64(_ offset: Int) -> UInt64? { borrowed.u64(offset) }
 
     /// Copies `length` bytes starting at `offset`.
     public func bytes(_ offset: Int, _ length: Int) -> [UInt8]? {
@@ -176,6 +162,24 @@ public struct BorrowedBytes {
     }
 
     @inlinable @inline(__always)
+    public func u8(_ offset: Int) -> UInt8? {
+        guard contains(offset, 1), let base else { return nil }
+        return base.load(fromByteOffset: offset, as: UInt8.self)
+    }
+
+    @inlinable @inline(__always)
+    public func u16(_ offset: Int) -> UInt16? {
+        guard contains(offset, 2), let base else { return nil }
+        return base.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
+    }
+
+    @inlinable @inline(__always)
+    public func u32(_ offset: Int) -> UInt32? {
+        guard contains(offset, 4), let base else { return nil }
+        return base.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+    }
+
+    @inlinable @inline(__always)
     public func u64(_ offset: Int) -> UInt64? {
         guard contains(offset, 8), let base else { return nil }
         return base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
@@ -200,10 +204,7 @@ extension ByteView {
     /// The sub-range `[offset, offset+length)` lent without a reference to the storage (see
     /// `BorrowedBytes`), or nil when it is out of bounds.
     @inlinable
-    public func borrowed(_ offset: Int, _ length: Int) -> BorrowedBytes? {
-        guard contains(offset, length) else { return nil }
-        return BorrowedBytes(base: base.map { $0 + offset }, count: length)
-    }
+    public func borrowed(_ offset: Int, _ length: Int) -> BorrowedBytes? { borrowed.slice(offset, length) }
 
     /// All of this view, lent (see `BorrowedBytes`).
     @inlinable

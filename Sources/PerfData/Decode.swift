@@ -78,7 +78,7 @@ extension RecordDecoding {
 
     /// A SAMPLE's event id (IDENTIFIER or ID, where the first event's layout puts it), or
     /// nil when the record has none or is too short for it.
-    func sampleID(_ record: ByteView) -> UInt64? {
+    func sampleID(_ record: BorrowedBytes) -> UInt64? {
         guard let position = layouts[0].sampleIDOffset, 8 + position + 8 <= record.count else { return nil }
         return record.u64(8 + position)
     }
@@ -88,7 +88,7 @@ extension RecordDecoding {
     public func recordTime(_ record: ByteView, type: UInt32) -> UInt64 {
         if type == RecordType.sample {
             let layouts = self.layouts
-            return sampleTime(record, layouts.count == 1 ? layouts[0] : layouts[sampleID(record).flatMap(attrIndex(forID:)) ?? 0])
+            return sampleTime(record, layouts.count == 1 ? layouts[0] : layouts[sampleID(record.borrowed).flatMap(attrIndex(forID:)) ?? 0])
         }
         if type == RecordType.fork || type == RecordType.exit { return record.u64(24) ?? 0 }
         return trailerTime(record, nonSampleLayout(record))
@@ -157,7 +157,7 @@ extension RecordDecoding {
         var attrIndex = 0
         let layouts = self.layouts
         if layouts.count > 1 {
-            guard let position = layouts[0].sampleIDOffset, 8 + position + 8 <= size, let id = record.u64(8 + position) else {
+            guard let id = sampleID(record) else {
                 throw PerfDataError(.badSample, offset: fileOffset, "sample of \(size) bytes has no event id")
             }
             guard let index = self.attrIndex(forID: id) else {

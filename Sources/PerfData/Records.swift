@@ -30,17 +30,12 @@ public struct Callchain {
     public var entries: [UInt64] { (0..<count).map { self[$0] } }
 
     /// Replaces the contents of `buffer` with the entries (no allocation once it is large enough).
-    public func copy(into buffer: inout [UInt64]) {
-        buffer.removeAll(keepingCapacity: true)
-        append(to: &buffer)
-    }
+    public func copy(into buffer: inout [UInt64]) { borrowed.copy(into: &buffer) }
 
     /// Appends the entries to `buffer`.
-    public func append(to buffer: inout [UInt64]) {
-        if !view.appendWords(count, to: &buffer) {
-            for position in 0..<count { buffer.append(self[position]) }
-        }
-    }
+    public func append(to buffer: inout [UInt64]) { borrowed.append(to: &buffer) }
+
+    private var borrowed: BorrowedCallchain { BorrowedCallchain(words: view.borrowed, count: count) }
 }
 
 /// A decoded SAMPLE as the perf.data reader lends it to a report: the fields of `Sample`,
@@ -72,6 +67,12 @@ public struct BorrowedCallchain {
     /// Entry `index` (0 is the leaf end).
     @inlinable @inline(__always)
     public subscript(index: Int) -> UInt64 { words.u64(index &* 8) ?? 0 }
+
+    /// Replaces the contents of `buffer` with the entries (no allocation once it is large enough).
+    public func copy(into buffer: inout [UInt64]) {
+        buffer.removeAll(keepingCapacity: true)
+        append(to: &buffer)
+    }
 
     /// Appends the entries to `buffer`.
     public func append(to buffer: inout [UInt64]) {
