@@ -48,21 +48,27 @@ let package = Package(
         .target(name: "FlameGraph", dependencies: ["FlamedCollections"], swiftSettings: releaseSpeed),
         // JSON, folded and HTML renderers.
         .target(name: "FlameRender", dependencies: ["FlameGraph"], exclude: ["Viewer"], swiftSettings: releaseSpeed),
-        // perf.data -> symbolized samples -> flame tree.
+        // The pipeline core: process model, stack source, aggregator, naming step.
+        .target(
+            name: "FlamedPipeline",
+            dependencies: ["PerfData", "Symbolizer", "FlameGraph", "FlamedSystem", "FlamedCollections"],
+            swiftSettings: releaseSpeed
+        ),
+        // perf.data -> the pipeline -> flame tree, on one thread or several.
         .target(
             name: "FlamedReport",
             dependencies: [
-                "PerfData", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem", "FlamedCollections",
+                "FlamedPipeline", "PerfData", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem", "FlamedCollections",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: releaseSpeed
         ),
         // Live sampling: perf_event_open per CPU, ring buffers, /proc synthesis, time-ordered
-        // records into the report's symbolizer and tree.
+        // records into the pipeline.
         .target(
             name: "FlamedLive",
             dependencies: [
-                "FlamedReport", "PerfData", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem",
+                "FlamedPipeline", "PerfData", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: releaseSpeed
@@ -99,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "FlamedIntegrationTests",
             dependencies: [
-                "FlamedReport", "FlameGraph", "FlameRender", "Symbolizer", "PerfData", "flamed",
+                "FlamedReport", "FlamedPipeline", "FlameGraph", "FlameRender", "Symbolizer", "PerfData", "flamed",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures", "Browser"]

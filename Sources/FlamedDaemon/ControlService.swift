@@ -1,3 +1,4 @@
+import FlameGraph
 import FlamedSystem
 import FoundationEssentials
 import Logging
@@ -110,7 +111,7 @@ public final class ControlService: Service, @unchecked Sendable {
             if let seconds = request.windowSeconds, !(seconds > 0) {
                 return ControlReply.error("the window must be a positive duration")
             }
-            let (tree, context) = state.snapshot(seconds: request.windowSeconds, pids: request.pids, comm: request.comm, container: request.container)
+            let (tree, context) = state.snapshot(seconds: request.windowSeconds, filter: ProcessFilter(pids: request.pids, comm: request.comm, container: request.container))
             return ControlReply.ok(format.render(tree, context: context, title: "flamed snapshot"))
         default:
             return ControlReply.error("unknown command '\(request.command)'")

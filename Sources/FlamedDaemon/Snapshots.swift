@@ -76,7 +76,7 @@ public final class SnapshotWriter: @unchecked Sendable {
     @discardableResult
     public func writeNow(reason: String) -> [String] {
         let config = state.currentConfig.snapshot
-        let (tree, context) = state.snapshot(seconds: nil, pids: nil, comm: nil)
+        let (tree, context) = state.snapshot(seconds: nil)
         let stamp = Self.timestamp(Date())
         let safeHost = host.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" }
         var written: [String] = []

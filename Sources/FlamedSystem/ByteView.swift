@@ -149,6 +149,12 @@ public struct BorrowedBytes {
         self.count = count
     }
 
+    /// A window onto `buffer`, which must outlive it (for example a batch's callchain
+    /// entries lent for one call).
+    public init(_ buffer: UnsafeRawBufferPointer) {
+        self.init(base: buffer.baseAddress, count: buffer.count)
+    }
+
     @inlinable @inline(__always)
     func contains(_ offset: Int, _ length: Int) -> Bool {
         offset >= 0 && length >= 0 && offset <= count && length <= count &- offset

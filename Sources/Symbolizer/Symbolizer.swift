@@ -261,10 +261,6 @@ public final class Symbolizer {
         comms[tid] = name
     }
 
-    /// Applies an EXIT record. The thread's name and maps are kept for samples that are
-    /// still to come, as perf keeps dead threads.
-    public func exit(pid: Int32, tid: Int32) {}
-
     /// Forgets an exited thread, or with `wholeProcess` an exited process: its name and
     /// (for a process) its address space. For long runs (the daemon), where a process's
     /// samples are folded into the tree before its EXIT record is applied.
