@@ -62,20 +62,13 @@ public final class LiveProfile {
         self.logger = logger
         var warnings: [String] = []
         let symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, cacheDirectory: cacheDirectory, buildIDCache: buildIDCache,
-                                             demangle: demangle, logger: logger, warnings: &warnings)
+                                             demangle: demangle, files: LiveFiles(processes), logger: logger, warnings: &warnings)
         self.warnings = warnings
         pipeline = Self.makePipeline(symbolizer: symbolizer, tracker: processes, maxStack: maxStack, tree: FlameTree())
     }
 
-    /// A pipeline whose symbolizer reaches live processes: files are opened as each process
-    /// sees them (its root, map_files) and held; perf maps are found through the process's
-    /// root with its namespace pid; frames are named as they are first added.
+    /// A pipeline that follows live processes, naming frames as they are first added.
     private static func makePipeline(symbolizer: Symbolizer, tracker: ProcessFiles, maxStack: Int, tree: FlameTree) -> Pipeline {
-        symbolizer.fileOpener = { pid, path, start, end, identity in
-            tracker.open(pid: pid, path: path, start: start, end: end, identity: identity)
-        }
-        symbolizer.perfMapLocator = { pid in tracker.perfMapPath(pid: pid) }
-        symbolizer.rereadsPerfMaps = true
         var aggregator = StackAggregator(symbolizer: symbolizer, naming: .immediate, tree: tree)
         aggregator.frameCacheCapacity = Self.frameCacheCapacity
         return Pipeline(processes: ProcessModel(symbolizer: symbolizer, tracker: tracker), source: CallchainStackSource(maxStack: maxStack),
@@ -87,7 +80,7 @@ public final class LiveProfile {
     static let frameCacheCapacity = 1 << 16
 
     private static func makeSymbolizer(kallsymsPath: String, cacheDirectory: String?, buildIDCache: String, demangle: DemangleStyle,
-                                       logger: Logger, warnings: inout [String]) -> Symbolizer {
+                                       files: SymbolFileProvider, logger: Logger, warnings: inout [String]) -> Symbolizer {
         var kernel: KernelSymbols?
         let loaded: KernelSymbols?
         if kallsymsPath == "/proc/kallsyms" {
@@ -106,12 +99,14 @@ public final class LiveProfile {
         } else {
             warnings.append("\(kallsymsPath) is not readable: kernel frames are [unknown]")
         }
-        let symbolizer = Symbolizer(kernel: kernel, buildIDs: [:], cacheDirectory: buildIDCache, logger: logger)
-        symbolizer.recordedOnRunningKernel = true
-        symbolizer.demangleStyle = demangle
+        var configuration = SymbolizerConfiguration(buildIDCache: buildIDCache, files: files)
+        configuration.kernel = kernel
+        configuration.demangle = demangle
         if kernel?.coverage != nil {
-            symbolizer.kernelReloader = { KallsymsCache.runningKernel(directory: cacheDirectory, fresh: true, logger: logger) }
+            configuration.kernelReloader = { KallsymsCache.runningKernel(directory: cacheDirectory, fresh: true, logger: logger) }
         }
+        let symbolizer = Symbolizer(configuration, logger: logger)
+        symbolizer.recordedOnRunningKernel = true
         return symbolizer
     }
 
@@ -125,7 +120,7 @@ public final class LiveProfile {
     public func rebuildSymbolizer() {
         var ignored: [String] = []
         rebuild(symbolizer: Self.makeSymbolizer(kallsymsPath: kallsymsPath, cacheDirectory: cacheDirectory, buildIDCache: buildIDCache,
-                                                demangle: demangle, logger: logger, warnings: &ignored),
+                                                demangle: demangle, files: LiveFiles(processes), logger: logger, warnings: &ignored),
                 tree: tree)
         seed(processes: ProcFS.ids())
     }
@@ -232,4 +227,23 @@ extension ProcessFiles: ProcessTracker {
     public func processExecuted(_ pid: Int32) { refresh(pid) }
     public func processForked(child: Int32, parent: Int32) { noteFork(child: child, parent: parent) }
     public func processExited(_ pid: Int32) { forget(pid) }
+}
+
+/// The files of live processes, reached as each process sees them: a mapping's file is
+/// opened through the process's root or `map_files` and held, its perf map is found through
+/// its root with its namespace pid and read again as it grows.
+final class LiveFiles: SymbolFileProvider {
+    private let processes: ProcessFiles
+
+    init(_ processes: ProcessFiles) {
+        self.processes = processes
+    }
+
+    func heldFile(pid: Int32, path: String, start: UInt64, end: UInt64, identity: MappingIdentity?) -> PinnedFile? {
+        processes.open(pid: pid, path: path, start: start, end: end, identity: identity)
+    }
+
+    func perfMapPath(pid: Int32) -> String? { processes.perfMapPath(pid: pid) }
+
+    var rereadsPerfMaps: Bool { true }
 }

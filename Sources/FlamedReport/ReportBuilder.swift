@@ -119,13 +119,16 @@ public struct ReportBuilder {
         var buildIDs: [String: [UInt8]] = [:]
         for entry in reader.header.buildIDs where !entry.isKernel { buildIDs[entry.filename] = entry.buildID }
         func makePipeline() -> Pipeline {
-            let symbolizer = Symbolizer(kernel: kernel, buildIDs: buildIDs, cacheDirectory: options.buildIDCache, logger: logger)
-            symbolizer.demangleStyle = options.demangle
-            symbolizer.symbolCache = symbolCache
+            var configuration = SymbolizerConfiguration(buildIDCache: options.buildIDCache)
+            configuration.kernel = kernel
+            configuration.buildIDs = buildIDs
+            configuration.demangle = options.demangle
+            configuration.symbolCache = symbolCache
             if kernel?.coverage != nil {
                 let directory = options.cacheDirectory, logger = self.logger
-                symbolizer.kernelReloader = { KallsymsCache.runningKernel(directory: directory, fresh: true, logger: logger) }
+                configuration.kernelReloader = { KallsymsCache.runningKernel(directory: directory, fresh: true, logger: logger) }
             }
+            let symbolizer = Symbolizer(configuration, logger: logger)
             var aggregator = StackAggregator(symbolizer: symbolizer, weight: options.weight, naming: .deferred)
             aggregator.cachesStacks = false
             return Pipeline(processes: ProcessModel(symbolizer: symbolizer), source: CallchainStackSource(maxStack: options.maxStack),

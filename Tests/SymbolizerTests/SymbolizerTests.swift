@@ -165,7 +165,9 @@ struct ELFTests {
         // Map the text segment as a process would: address = file offset + 0x400000.
         let fileOffset = probe.start - text.virtualAddress + text.fileOffset
         for (recorded, expected) in [(buildID, "flamed_probe"), ([UInt8](repeating: 0xab, count: 20), "[prog]")] {
-            let symbolizer = Symbolizer(kernel: nil, buildIDs: [binary: recorded], cacheDirectory: directory.path, logger: Logger(label: "test"))
+            var configuration = SymbolizerConfiguration(buildIDCache: directory.path)
+            configuration.buildIDs = [binary: recorded]
+            let symbolizer = Symbolizer(configuration, logger: Logger(label: "test"))
             symbolizer.mmap(pid: 42, start: 0x400000 + text.fileOffset, length: text.fileSize, pageOffset: text.fileOffset,
                             filename: binary, buildID: nil, isKernel: false)
             let frame = symbolizer.resolveUser(pid: 42, address: 0x400000 + fileOffset + 2, isReturnAddress: false)
