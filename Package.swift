@@ -34,12 +34,14 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // C++ (through the shim), Rust and Swift demangling: pure, no I/O, fuzzable alone.
+        .target(name: "Demangling", dependencies: ["CFlamedShim"], swiftSettings: releaseSpeed),
         // Pure perf.data decoding: header, attributes, features and records.
         .target(name: "PerfData", dependencies: ["FlamedSystem"], swiftSettings: releaseSpeed),
-        // Address spaces, ELF and kallsyms symbol tables, demangling.
+        // Address spaces, ELF and kallsyms symbol tables.
         .target(
             name: "Symbolizer",
-            dependencies: ["FlamedSystem", "FlamedCollections", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FlamedSystem", "Demangling", "FlamedCollections", .product(name: "Logging", package: "swift-log")],
             swiftSettings: releaseSpeed
         ),
         // Small, fast collections for the hot paths (pure Swift).
@@ -58,7 +60,7 @@ let package = Package(
         .target(
             name: "FlamedReport",
             dependencies: [
-                "FlamedPipeline", "PerfData", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem", "FlamedCollections",
+                "FlamedPipeline", "PerfData", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem", "FlamedCollections",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: releaseSpeed
@@ -68,7 +70,7 @@ let package = Package(
         .target(
             name: "FlamedLive",
             dependencies: [
-                "FlamedPipeline", "PerfData", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem",
+                "FlamedPipeline", "PerfData", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: releaseSpeed
@@ -78,7 +80,7 @@ let package = Package(
         .target(
             name: "FlamedDaemon",
             dependencies: [
-                "FlamedLive", "FlamedReport", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem",
+                "FlamedLive", "FlamedReport", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -86,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "flamed",
             dependencies: [
-                "FlamedDaemon", "FlamedLive", "FlamedReport", "Symbolizer", "FlameRender", "FlamedSystem",
+                "FlamedDaemon", "FlamedLive", "FlamedReport", "Symbolizer", "Demangling", "FlameRender", "FlamedSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -102,10 +104,11 @@ let package = Package(
             name: "SymbolizerTests",
             dependencies: ["Symbolizer", "FlamedSystem", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "DemanglingTests", dependencies: ["Demangling"]),
         .testTarget(
             name: "FlamedIntegrationTests",
             dependencies: [
-                "FlamedReport", "FlamedPipeline", "FlameGraph", "FlameRender", "Symbolizer", "PerfData", "flamed",
+                "FlamedReport", "FlamedPipeline", "FlameGraph", "FlameRender", "Symbolizer", "Demangling", "PerfData", "flamed",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures", "Browser"]

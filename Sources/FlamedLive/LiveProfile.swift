@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Demangling
 import FlameGraph
 import FlameRender
 import FlamedPipeline

@@ -1,3 +1,4 @@
+import Demangling
 import FlameGraph
 import FlameRender
 import FlamedCollections

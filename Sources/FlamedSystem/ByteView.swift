@@ -110,9 +110,6 @@ public struct ByteView: @unchecked Sendable {
         return String(decoding: UnsafeRawBufferPointer(start: base + offset, count: length), as: UTF8.self)
     }
 
-    /// Whether two views share the same underlying bytes.
-    public func sharesStorage(with other: ByteView) -> Bool { storage === other.storage }
-
     /// Drops the resident pages of `[offset, offset+length)` if the view maps a file; they
     /// are read back from the file if touched again. Does nothing for memory that is not a
     /// file mapping, where dropping pages would lose data.

@@ -1,3 +1,4 @@
+import Demangling
 import FlamedSystem
 
 /// Where the symbolizer's files come from: the file each mapping was made from, and each

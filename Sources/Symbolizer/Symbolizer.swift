@@ -1,3 +1,4 @@
+import Demangling
 import Dispatch
 import FlamedCollections
 import FlamedSystem
