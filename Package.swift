@@ -88,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "flamed",
             dependencies: [
-                "FlamedDaemon", "FlamedLive", "FlamedReport", "Symbolizer", "Demangling", "FlameRender", "FlamedSystem",
+                "FlamedDaemon", "FlamedLive", "FlamedReport", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

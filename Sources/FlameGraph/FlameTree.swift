@@ -66,6 +66,9 @@ public struct ProcessFilter: Sendable, Hashable, Codable {
         self.container = container
     }
 
+    /// Every process.
+    public static let all = ProcessFilter()
+
     /// Whether the filter keeps everything.
     public var keepsAll: Bool { pids == nil && comm == nil && container == nil }
 

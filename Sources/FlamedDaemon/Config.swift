@@ -1,3 +1,4 @@
+import FlameRender
 import FlamedLive
 import FlamedSystem
 
@@ -29,8 +30,8 @@ public struct DaemonConfig: Sendable, Equatable {
         public var directory = "/var/lib/flamed"
         /// Time between snapshots; nil writes them only on request ("off").
         public var interval: Duration? = .seconds(600)
-        /// Formats written per snapshot: "html", "json" or "folded".
-        public var formats: [String] = ["html"]
+        /// Formats written per snapshot, each once.
+        public var formats: [OutputFormat] = [.html]
         /// Snapshots kept; older ones are deleted.
         public var keep = 10
     }
@@ -57,9 +58,6 @@ public struct DaemonConfig: Sendable, Equatable {
         ("snapshot", ["directory", "interval", "formats", "keep"]),
         ("control", ["socket", "group"]),
     ]
-
-    /// Snapshot formats the daemon can write.
-    static let snapshotFormats = ["html", "json", "folded"]
 
     /// Parses TOML text; `path` names the file in errors.
     public static func parse(_ text: String, path: String) throws(ConfigError) -> DaemonConfig {
@@ -223,21 +221,22 @@ private struct Setting {
         return duration
     }
 
-    func formats() throws(ConfigError) -> [String] {
-        let allowed = list(DaemonConfig.snapshotFormats.map(quoted))
+    /// A non-empty array of distinct names from the format registry.
+    func formats() throws(ConfigError) -> [OutputFormat] {
+        let allowed = list(OutputFormat.names.map(quoted))
         guard case .array(let items) = value, !items.isEmpty else {
             throw fail("a non-empty array of formats from \(allowed)")
         }
-        var formats: [String] = []
+        var formats: [OutputFormat] = []
         for item in items {
-            guard case .string(let name) = item, DaemonConfig.snapshotFormats.contains(name) else {
+            guard case .string(let name) = item, let format = OutputFormat(name: name) else {
                 throw ConfigError(path: path, line: line,
                                   message: "[\(table)] \(key): unknown format \(item) (expected \(allowed))")
             }
-            guard !formats.contains(name) else {
+            guard !formats.contains(format) else {
                 throw ConfigError(path: path, line: line, message: "[\(table)] \(key): \(item) is listed twice")
             }
-            formats.append(name)
+            formats.append(format)
         }
         return formats
     }

@@ -82,7 +82,7 @@ public final class ControlService: Service, @unchecked Sendable {
             return
         }
         let line: [UInt8]
-        switch connection.readLine(maxBytes: ControlRequest.maximumSize, timeoutMilliseconds: 2000) {
+        switch connection.readLine(maxBytes: ControlCommand.maximumSize, timeoutMilliseconds: 2000) {
         case .failure(let error):
             logger.warning("control client dropped: \(error)", metadata: ["pid": "\(peer.pid)"])
             _ = connection.write(ControlReply.error("bad request: \(error)"), timeoutMilliseconds: 1000)
@@ -90,31 +90,22 @@ public final class ControlService: Service, @unchecked Sendable {
         case .success(let bytes): line = bytes
         }
         let reply: [UInt8]
-        if let request = ControlRequest.decode(line) {
-            reply = respond(to: request)
-        } else {
-            reply = ControlReply.error("bad request: expected one line of JSON")
+        switch ControlCommand.decode(line) {
+        case .success(let command): reply = respond(to: command)
+        case .failure(let error): reply = ControlReply.error(error.description)
         }
         if case .failure(let error) = connection.write(reply, timeoutMilliseconds: 10_000) {
             logger.warning("control reply not delivered: \(error)", metadata: ["pid": "\(peer.pid)"])
         }
     }
 
-    func respond(to request: ControlRequest) -> [UInt8] {
-        switch request.command {
-        case "status":
+    func respond(to command: ControlCommand) -> [UInt8] {
+        switch command {
+        case .status:
             return ControlReply.ok(Array(state.statusText().utf8))
-        case "snapshot":
-            guard let format = SnapshotFormat(rawValue: request.format ?? "html") else {
-                return ControlReply.error("unknown format '\(request.format ?? "")'; use html, json or folded")
-            }
-            if let seconds = request.windowSeconds, !(seconds > 0) {
-                return ControlReply.error("the window must be a positive duration")
-            }
-            let (tree, context) = state.snapshot(seconds: request.windowSeconds, filter: ProcessFilter(pids: request.pids, comm: request.comm, container: request.container))
-            return ControlReply.ok(format.render(tree, context: context, title: "flamed snapshot"))
-        default:
-            return ControlReply.error("unknown command '\(request.command)'")
+        case .snapshot(let request):
+            let (tree, context) = state.snapshot(last: request.window, filter: request.processes)
+            return ControlReply.ok(request.format.render(tree, context: context, title: "flamed snapshot"))
         }
     }
 }
@@ -127,7 +118,7 @@ public struct ControlError: Error, CustomStringConvertible, Sendable {
 
 /// The client side: sends one request and returns the reply body.
 public enum ControlClient {
-    public static func send(_ request: ControlRequest, socket path: String, timeoutMilliseconds: Int32 = 30_000) -> Result<[UInt8], ControlError> {
+    public static func send(_ command: ControlCommand, socket path: String, timeoutMilliseconds: Int32 = 30_000) -> Result<[UInt8], ControlError> {
         let connection: UnixConnection
         switch UnixConnection.connect(path: path) {
         case .failure(let error):
@@ -140,7 +131,7 @@ public enum ControlClient {
             return .failure(ControlError(error.description))
         case .success(let opened): connection = opened
         }
-        if case .failure(let error) = connection.write(request.encoded(), timeoutMilliseconds: 5000) {
+        if case .failure(let error) = connection.write(command.encoded(), timeoutMilliseconds: 5000) {
             return .failure(ControlError("\(path): cannot send the request: \(error)"))
         }
         let header: [UInt8]

@@ -128,14 +128,15 @@ public final class DaemonState: @unchecked Sendable {
     /// The current config.
     public var currentConfig: DaemonConfig { lock.withLock { config } }
 
-    /// The window (or its last `seconds`) as a tree, filtered by process, with its context.
-    public func snapshot(seconds: Double?, filter: ProcessFilter = ProcessFilter()) -> (tree: FlameTree, context: ProfileContext) {
+    /// The window, or its last `last` (no more than the window), with only the processes
+    /// `filter` keeps, as a tree with its context.
+    public func snapshot(last: Duration? = nil, filter: ProcessFilter = .all) -> (tree: FlameTree, context: ProfileContext) {
         let now = MonotonicClock.now
         let wallNow = Date()
         return lock.withLock {
             var since = now > window.window ? now - window.window : 0
-            if let seconds, seconds > 0 {
-                let wanted = UInt64(seconds * 1e9)
+            if let last, last > .zero {
+                let wanted = min(Self.nanoseconds(last), window.window)
                 since = max(since, now > wanted ? now - wanted : 0)
             }
             // A snapshot honours the stack cap even between maintenance passes.

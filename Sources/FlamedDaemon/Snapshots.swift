@@ -4,20 +4,6 @@ import FlamedSystem
 import FoundationEssentials
 import Logging
 
-/// The output formats of snapshots and their file extensions.
-public enum SnapshotFormat: String, Sendable, CaseIterable {
-    case html, json, folded
-
-    /// Renders `tree` in this format.
-    public func render(_ tree: FlameTree, context: ProfileContext, title: String, colorScheme: String = "blue-green") -> [UInt8] {
-        switch self {
-        case .json: return JSONRenderer.render(tree)
-        case .folded: return FoldedRenderer.render(tree)
-        case .html: return HTMLRenderer.render(tree, context: context, title: title, colorScheme: colorScheme)
-        }
-    }
-}
-
 /// Writes snapshots of the window into the snapshot directory: one file per configured
 /// format, named `flamed-<host>-<UTC timestamp>.<ext>`, written atomically, keeping the
 /// newest `keep`. Requests that arrive while one is being written coalesce into one more.
@@ -76,17 +62,15 @@ public final class SnapshotWriter: @unchecked Sendable {
     @discardableResult
     public func writeNow(reason: String) -> [String] {
         let config = state.currentConfig.snapshot
-        let (tree, context) = state.snapshot(seconds: nil)
+        let (tree, context) = state.snapshot()
         let stamp = Self.timestamp(Date())
-        let safeHost = host.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" }
+        let safeHost = String(host.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" })
         var written: [String] = []
-        if !FileManager.default.fileExists(atPath: config.directory) {
-            try? FileManager.default.createDirectory(atPath: config.directory, withIntermediateDirectories: true,
-                                                     attributes: [.posixPermissions: 0o750])
+        if case .failure(let error) = Directories.make(config.directory, mode: 0o750) {
+            logger.error("snapshot directory: \(error.description)")
         }
-        for name in config.formats {
-            guard let format = SnapshotFormat(rawValue: name) else { continue }
-            let path = "\(config.directory)/flamed-\(String(safeHost))-\(stamp).\(format.rawValue)"
+        for format in config.formats {
+            let path = "\(config.directory)/\(Self.fileName(host: safeHost, stamp: stamp, format: format))"
             let bytes = format.render(tree, context: context, title: "flamed snapshot \(stamp)")
             switch OutputFile.write(bytes, to: path) {
             case .success: written.append(path)
@@ -97,8 +81,13 @@ public final class SnapshotWriter: @unchecked Sendable {
             state.noteSnapshot("\(written[0]) (\(context.samples) samples, \(reason))")
             logger.info("snapshot written", metadata: ["files": "\(written.joined(separator: ","))", "samples": "\(context.samples)", "reason": "\(reason)"])
         }
-        Self.prune(directory: config.directory, host: String(safeHost), keep: config.keep, logger: logger)
+        Self.prune(directory: config.directory, host: safeHost, keep: config.keep, logger: logger)
         return written
+    }
+
+    /// `flamed-<host>-<stamp>.<extension>`: the name of one format's file of a snapshot.
+    static func fileName(host: String, stamp: String, format: OutputFormat) -> String {
+        "flamed-\(host)-\(stamp).\(format.fileExtension)"
     }
 
     /// `20261125T143001.123Z`: sortable, unique per millisecond.
@@ -111,19 +100,20 @@ public final class SnapshotWriter: @unchecked Sendable {
 
     /// Removes all but the newest `keep` snapshots (a snapshot is all formats of one timestamp).
     static func prune(directory: String, host: String, keep: Int, logger: Logger) {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        guard case .success(let entries) = Directories.entries(of: directory) else { return }
         let prefix = "flamed-\(host)-"
+        let extensions = Set(OutputFormat.allCases.map(\.fileExtension))
         var byStamp: [String: [String]] = [:]
         for entry in entries where entry.hasPrefix(prefix) && !entry.hasPrefix(".") {
-            guard let dot = entry.lastIndex(of: "."), SnapshotFormat(rawValue: String(entry[entry.index(after: dot)...])) != nil else { continue }
+            guard let dot = entry.lastIndex(of: "."), extensions.contains(String(entry[entry.index(after: dot)...])) else { continue }
             byStamp[String(entry[..<dot]), default: []].append(entry)
         }
         let stamps = byStamp.keys.sorted()
         guard stamps.count > keep else { return }
         for stamp in stamps.prefix(stamps.count - keep) {
             for file in byStamp[stamp] ?? [] {
-                do { try FileManager.default.removeItem(atPath: "\(directory)/\(file)") } catch {
-                    logger.warning("cannot remove old snapshot \(directory)/\(file): \(error)")
+                if case .failure(let error) = Directories.removeFile("\(directory)/\(file)") {
+                    logger.warning("old snapshot not removed: \(error.description)")
                 }
             }
         }

@@ -1,39 +1,20 @@
 import ArgumentParser
 import FlameRender
 
-/// The output formats flamed writes.
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case html, json, folded
-
-    /// The file name used when `-o` is not given (perf's names for html and json).
-    var defaultFileName: String {
-        switch self {
-        case .html: return "flamegraph.html"
-        case .json: return "stacks.json"
-        case .folded: return "stacks.folded"
-        }
-    }
-
-    /// The format a file name's extension implies, if any.
-    static func inferred(from path: String) -> OutputFormat? {
-        if path.hasSuffix(".html") || path.hasSuffix(".htm") { return .html }
-        if path.hasSuffix(".json") { return .json }
-        if path.hasSuffix(".folded") { return .folded }
-        return nil
-    }
-}
+/// `-f FORMAT`: any name in the format registry.
+extension OutputFormat: ExpressibleByArgument {}
 
 /// Options shared by every command that writes a flame graph.
 struct OutputOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: ArgumentHelp(
         "Output file, or - for standard output.",
-        discussion: "Default: flamegraph.html, stacks.json or stacks.folded, by format.",
+        discussion: "Default: \(OutputFormat.listed(\.defaultFileName)), by format.",
         valueName: "file"))
     var output: String?
 
     @Option(name: [.customShort("f"), .long], help: ArgumentHelp(
-        "Output format: html, json or folded.",
-        discussion: "Without -f the format comes from the -o extension (.html, .json, .folded), else html.",
+        "Output format: \(OutputFormat.listed(\.name)).",
+        discussion: "Without -f the format comes from the -o extension (\(OutputFormat.allCases.map { "." + $0.fileExtension }.joined(separator: ", "))), else html.",
         valueName: "format"))
     var format: OutputFormat?
 

@@ -203,14 +203,8 @@ struct RecordCommand: ParsableCommand {
         }
         var context = profile.context(sampler: sampler, commandLine: CommandLine.arguments.joined(separator: " "))
         context.capturedAt = Self.utcTimestamp()
-        let bytes: [UInt8]
-        switch outputOptions.resolvedFormat {
-        case .json: bytes = JSONRenderer.render(profile.tree)
-        case .folded: bytes = FoldedRenderer.render(profile.tree)
-        case .html:
-            bytes = HTMLRenderer.render(profile.tree, context: context, title: "flamed record",
-                                        colorScheme: outputOptions.colorscheme)
-        }
+        let bytes = outputOptions.resolvedFormat.render(profile.tree, context: context, title: "flamed record",
+                                                        colorScheme: outputOptions.colorscheme)
         if case .failure(let error) = OutputFile.write(bytes, to: outputPath) { fail(error.description) }
         var summary = "\(profile.samples) samples, \(profile.lost) lost, \(profile.throttled) throttled"
         if sampler.statistics.undecodable > 0 { summary += ", \(sampler.statistics.undecodable) undecodable records" }

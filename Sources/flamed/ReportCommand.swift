@@ -102,14 +102,8 @@ struct ReportCommand: ParsableCommand {
         progress.finish()
         for warning in report.warnings { Terminal.writeError("flamed: warning: \(inputName): \(warning)\n") }
 
-        let bytes: [UInt8]
-        switch format {
-        case .json: bytes = JSONRenderer.render(report.tree)
-        case .folded: bytes = FoldedRenderer.render(report.tree)
-        case .html:
-            bytes = HTMLRenderer.render(report.tree, context: report.context, title: "flamed: \(inputName)",
-                                        colorScheme: outputOptions.colorscheme)
-        }
+        let bytes = format.render(report.tree, context: report.context, title: "flamed: \(inputName)",
+                                  colorScheme: outputOptions.colorscheme)
         if case .failure(let error) = OutputFile.write(bytes, to: outputPath) { fail(error.description) }
         if outputPath != "-" {
             Terminal.writeError("flamed: wrote \(outputPath) (\(report.context.samples) samples, \(report.tree.nodeCount) nodes)\n")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlameGraph
 import FlamedDaemon
 import FlamedSystem
 
@@ -38,11 +39,9 @@ struct SnapshotCommand: ParsableCommand {
     func run() throws {
         let outputPath = outputOptions.resolvedPath
         if case .failure(let error) = OutputFile.checkWritable(outputPath) { fail(error.description) }
-        let seconds = window.flatMap(parseDuration).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
-        let request = ControlRequest(command: "snapshot", format: outputOptions.resolvedFormat.rawValue, windowSeconds: seconds,
-                                     pids: processFilter.pids, comm: processFilter.comm,
-                                     container: container)
-        switch ControlClient.send(request, socket: socketOption.socket) {
+        let processes = ProcessFilter(pids: processFilter.pids, comm: processFilter.comm, container: container)
+        let request = SnapshotRequest(format: outputOptions.resolvedFormat, window: window.flatMap(parseDuration), processes: processes)
+        switch ControlClient.send(.snapshot(request), socket: socketOption.socket) {
         case .failure(let error): fail(error.description)
         case .success(let body):
             if case .failure(let error) = OutputFile.write(body, to: outputPath) { fail(error.description) }
@@ -61,7 +60,7 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var socketOption: SocketOption
 
     func run() throws {
-        switch ControlClient.send(ControlRequest(command: "status"), socket: socketOption.socket) {
+        switch ControlClient.send(.status, socket: socketOption.socket) {
         case .failure(let error): fail(error.description)
         case .success(let body): print(String(decoding: body, as: UTF8.self), terminator: "")
         }

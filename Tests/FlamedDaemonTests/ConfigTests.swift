@@ -1,3 +1,4 @@
+import FlameRender
 @testable import FlamedDaemon
 import FlamedSystem
 import Testing
@@ -24,7 +25,7 @@ private func parseError(_ text: String) -> ConfigError? {
     let config = DaemonConfig()
     #expect(config.sampling == .init(frequency: 99, event: "cpu-clock", callchain: true, kernel: true))
     #expect(config.window == .init(duration: .seconds(300), maxStacks: 20_000))
-    #expect(config.snapshot == .init(directory: "/var/lib/flamed", interval: .seconds(600), formats: ["html"], keep: 10))
+    #expect(config.snapshot == .init(directory: "/var/lib/flamed", interval: .seconds(600), formats: [.html], keep: 10))
     #expect(config.control == .init(socket: "/run/flamed/flamed.sock", group: nil))
 }
 
@@ -58,9 +59,21 @@ private func parseError(_ text: String) -> ConfigError? {
     var expected = DaemonConfig()
     expected.sampling = .init(frequency: 4999, event: "task-clock", callchain: false, kernel: false)
     expected.window = .init(duration: .seconds(5400), maxStacks: 1_000_000)
-    expected.snapshot = .init(directory: "/srv/flamed", interval: .seconds(90), formats: ["folded", "json", "html"], keep: 3)
+    expected.snapshot = .init(directory: "/srv/flamed", interval: .seconds(90), formats: [.folded, .json, .html], keep: 3)
     expected.control = .init(socket: "/tmp/flamed.sock", group: "adm")
     #expect(try DaemonConfig.parse(text, path: "flamed.toml") == expected)
+}
+
+@Test func everyRegisteredFormatIsASnapshotFormat() throws {
+    for format in OutputFormat.allCases {
+        let config = try DaemonConfig.parse("[snapshot]\nformats = [\"\(format.name)\"]\n", path: "flamed.toml")
+        #expect(config.snapshot.formats == [format])
+    }
+    let names = OutputFormat.names.reversed().map { "\"\($0)\"" }.joined(separator: ", ")
+    let all = try DaemonConfig.parse("[snapshot]\nformats = [\(names)]\n", path: "flamed.toml")
+    #expect(all.snapshot.formats == OutputFormat.allCases.reversed())
+    let error = try #require(parseError("[snapshot]\nformats = [\"pprof\"]\n"))
+    #expect(error.description == #"flamed.toml:2: [snapshot] formats: unknown format "pprof" (expected "html", "json" or "folded")"#)
 }
 
 @Test func intervalOffMeansNoPeriodicSnapshots() throws {
