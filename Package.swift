@@ -26,14 +26,18 @@ let package = Package(
         .systemLibrary(name: "CLibElf", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
-        // The only module that touches Unsafe* pointers, syscalls, libelf, libzstd and liblzma.
+        // The only module that calls the kernel: files, mappings, perf events, rings, /proc,
+        // sockets, capabilities (and libzstd).
         .target(
             name: "FlamedSystem",
             dependencies: [
-                "CFlamedShim", "CLibElf", "CZstd", "CLZMA",
+                "CFlamedShim", "CZstd",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // ELF parsed from bytes (libelf, liblzma for MiniDebugInfo): segments, symbols, notes,
+        // build id, debuglink. No I/O of its own.
+        .target(name: "ObjectFile", dependencies: ["FlamedSystem", "CLibElf", "CLZMA"], swiftSettings: releaseSpeed),
         // C++ (through the shim), Rust and Swift demangling: pure, no I/O, fuzzable alone.
         .target(name: "Demangling", dependencies: ["CFlamedShim"], swiftSettings: releaseSpeed),
         // Pure perf.data decoding: header, attributes, features and records.
@@ -41,7 +45,7 @@ let package = Package(
         // Address spaces, ELF and kallsyms symbol tables.
         .target(
             name: "Symbolizer",
-            dependencies: ["FlamedSystem", "Demangling", "FlamedCollections", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FlamedSystem", "ObjectFile", "Demangling", "FlamedCollections", .product(name: "Logging", package: "swift-log")],
             swiftSettings: releaseSpeed
         ),
         // Small, fast collections for the hot paths (pure Swift).
@@ -96,7 +100,7 @@ let package = Package(
         .testTarget(name: "FlameRenderTests", dependencies: ["FlameRender", "FlameGraph"]),
         .testTarget(
             name: "SymbolizerTests",
-            dependencies: ["Symbolizer", "FlamedSystem", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Symbolizer", "ObjectFile", "FlamedSystem", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "DemanglingTests", dependencies: ["Demangling"]),
         .testTarget(
