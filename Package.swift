@@ -26,12 +26,15 @@ let package = Package(
         .systemLibrary(name: "CLibElf", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+        // Parsers of the text the kernel writes in /proc and /sys (maps, status, cgroup, CPU
+        // lists): pure, no I/O; FlamedSystem reads the bytes.
+        .target(name: "ProcText"),
         // The only module that calls the kernel: files, mappings, perf events, rings, /proc,
         // sockets, capabilities (and libzstd).
         .target(
             name: "FlamedSystem",
             dependencies: [
-                "CFlamedShim", "CZstd",
+                "CFlamedShim", "CZstd", "ProcText",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -45,7 +48,7 @@ let package = Package(
         // Address spaces, ELF and kallsyms symbol tables.
         .target(
             name: "Symbolizer",
-            dependencies: ["FlamedSystem", "ObjectFile", "Demangling", "FlamedCollections", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FlamedSystem", "ObjectFile", "Demangling", "ProcText", "FlamedCollections", .product(name: "Logging", package: "swift-log")],
             swiftSettings: releaseSpeed
         ),
         // Small, fast collections for the hot paths (pure Swift).
@@ -68,7 +71,7 @@ let package = Package(
         .target(
             name: "FlamedLive",
             dependencies: [
-                "FlamedReport", "PerfData", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem",
+                "FlamedReport", "PerfData", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem", "ProcText",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: releaseSpeed
@@ -96,7 +99,7 @@ let package = Package(
             dependencies: ["PerfData", "FlamedSystem"]
         ),
         .testTarget(name: "FlamedDaemonTests", dependencies: ["FlamedDaemon", "FlameGraph", "FlamedSystem"]),
-        .testTarget(name: "FlamedLiveTests", dependencies: ["FlamedLive", "FlamedSystem", "PerfData"]),
+        .testTarget(name: "FlamedLiveTests", dependencies: ["FlamedLive", "FlamedSystem", "ProcText", "PerfData"]),
         .testTarget(name: "FlameRenderTests", dependencies: ["FlameRender", "FlameGraph"]),
         .testTarget(
             name: "SymbolizerTests",
@@ -106,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "FlamedIntegrationTests",
             dependencies: [
-                "FlamedReport", "FlameGraph", "FlameRender", "Symbolizer", "Demangling", "PerfData", "flamed",
+                "FlamedReport", "FlameGraph", "FlameRender", "Symbolizer", "Demangling", "PerfData", "ProcText", "flamed",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures", "Browser"]

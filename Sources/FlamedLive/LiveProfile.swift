@@ -8,6 +8,7 @@ import FlamedReport
 import FlamedSystem
 import Logging
 import PerfData
+import ProcText
 import Symbolizer
 
 /// Live records folded into a flame tree: the symbolizer follows the processes (seeded

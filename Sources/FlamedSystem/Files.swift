@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ProcText
 import SystemPackage
 
 /// Why a file could not be read or written, with the path it concerns.
@@ -151,6 +152,9 @@ public enum FileReader {
         }
     }
 
+    /// Whether anything (a file, a directory, …) exists at `path`.
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
     /// Whether a path names an existing regular file.
     public static func isRegularFile(_ path: String) -> Bool {
         var info = stat()
@@ -168,8 +172,7 @@ public enum Memory {
     /// This process's resident memory in bytes (RSS), from /proc/self/statm.
     public static func residentBytes() -> Int? {
         guard case .success(let statm) = FileReader.map(path: "/proc/self/statm") else { return nil }
-        let fields = statm.withUnsafeBytes { $0.split(separator: 32) }
-        guard fields.count >= 2, let pages = Int(String(decoding: fields[1], as: UTF8.self)) else { return nil }
+        guard let pages = statm.withUnsafeBytes({ ProcText.statmPages($0, field: 1) }) else { return nil }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
@@ -177,8 +180,7 @@ public enum Memory {
     /// symbol tables, input), from /proc/self/statm; nil if it cannot be read.
     public static func residentFileBytes() -> Int? {
         guard case .success(let statm) = FileReader.map(path: "/proc/self/statm") else { return nil }
-        let fields = statm.withUnsafeBytes { $0.split(separator: 32) }
-        guard fields.count >= 3, let pages = Int(String(decoding: fields[2], as: UTF8.self)) else { return nil }
+        guard let pages = statm.withUnsafeBytes({ ProcText.statmPages($0, field: 2) }) else { return nil }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
