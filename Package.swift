@@ -26,14 +26,21 @@ let package = Package(
         .systemLibrary(name: "CLibElf", pkgConfig: "libelf", providers: [.apt(["libelf-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
-        // The only module that touches Unsafe* pointers, syscalls, libelf, libzstd and liblzma.
+        // Parsers of the text the kernel writes in /proc and /sys (maps, status, cgroup, CPU
+        // lists): pure, no I/O; FlamedSystem reads the bytes.
+        .target(name: "ProcText"),
+        // The only module that calls the kernel: files, mappings, perf events, rings, /proc,
+        // sockets, capabilities (and libzstd).
         .target(
             name: "FlamedSystem",
             dependencies: [
-                "CFlamedShim", "CLibElf", "CZstd", "CLZMA",
+                "CFlamedShim", "CZstd", "ProcText",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // ELF parsed from bytes (libelf, liblzma for MiniDebugInfo): segments, symbols, notes,
+        // build id, debuglink. No I/O of its own.
+        .target(name: "ObjectFile", dependencies: ["FlamedSystem", "CLibElf", "CLZMA"], swiftSettings: releaseSpeed),
         // C++ (through the shim), Rust and Swift demangling: pure, no I/O, fuzzable alone.
         .target(name: "Demangling", dependencies: ["CFlamedShim"], swiftSettings: releaseSpeed),
         // Pure perf.data decoding: header, attributes, features and records.
@@ -41,7 +48,7 @@ let package = Package(
         // Address spaces, ELF and kallsyms symbol tables.
         .target(
             name: "Symbolizer",
-            dependencies: ["FlamedSystem", "Demangling", "FlamedCollections", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FlamedSystem", "ObjectFile", "Demangling", "ProcText", "FlamedCollections", .product(name: "Logging", package: "swift-log")],
             swiftSettings: releaseSpeed
         ),
         // Small, fast collections for the hot paths (pure Swift).
@@ -53,7 +60,7 @@ let package = Package(
         // The pipeline core: process model, stack source, aggregator, naming step.
         .target(
             name: "FlamedPipeline",
-            dependencies: ["PerfData", "Symbolizer", "FlameGraph", "FlamedSystem", "FlamedCollections"],
+            dependencies: ["PerfData", "Symbolizer", "FlameGraph", "FlamedSystem", "FlamedCollections", "ProcText"],
             swiftSettings: releaseSpeed
         ),
         // perf.data -> the pipeline -> flame tree, on one thread or several.
@@ -70,7 +77,7 @@ let package = Package(
         .target(
             name: "FlamedLive",
             dependencies: [
-                "FlamedPipeline", "PerfData", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem",
+                "FlamedPipeline", "PerfData", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem", "ProcText",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: releaseSpeed
@@ -98,17 +105,17 @@ let package = Package(
             dependencies: ["PerfData", "FlamedSystem"]
         ),
         .testTarget(name: "FlamedDaemonTests", dependencies: ["FlamedDaemon", "FlameGraph", "FlamedSystem"]),
-        .testTarget(name: "FlamedLiveTests", dependencies: ["FlamedLive", "FlamedSystem", "PerfData"]),
+        .testTarget(name: "FlamedLiveTests", dependencies: ["FlamedLive", "FlamedSystem", "ProcText", "PerfData"]),
         .testTarget(name: "FlameRenderTests", dependencies: ["FlameRender", "FlameGraph"]),
         .testTarget(
             name: "SymbolizerTests",
-            dependencies: ["Symbolizer", "FlamedSystem", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Symbolizer", "ObjectFile", "FlamedSystem", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "DemanglingTests", dependencies: ["Demangling"]),
         .testTarget(
             name: "FlamedIntegrationTests",
             dependencies: [
-                "FlamedReport", "FlamedPipeline", "FlameGraph", "FlameRender", "Symbolizer", "Demangling", "PerfData", "flamed",
+                "FlamedReport", "FlamedPipeline", "FlameGraph", "FlameRender", "Symbolizer", "Demangling", "PerfData", "ProcText", "flamed",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures", "Browser"]

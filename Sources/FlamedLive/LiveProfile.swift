@@ -8,6 +8,7 @@ import FlamedPipeline
 import FlamedSystem
 import Logging
 import PerfData
+import ProcText
 import Symbolizer
 
 /// Live records folded into a flame tree through the same pipeline `flamed report` drives:

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import FlamedSystem
 import Logging
 import PerfData
@@ -89,7 +86,8 @@ public final class Sampler: RecordDecoding {
     public init(options: SamplingOptions, logger: Logger) throws(SamplingError) {
         self.options = options
         self.logger = logger
-        raiseOpenFileLimit()
+        // `-p` opens one event per thread and CPU.
+        CurrentProcess.raiseOpenFileLimit()
         let cpus = ProcFS.onlineCPUs()
         guard !cpus.isEmpty else { throw SamplingError("no online CPUs found in /sys/devices/system/cpu/online") }
         self.cpus = cpus
@@ -140,7 +138,7 @@ public final class Sampler: RecordDecoding {
             case .failure(let failure):
                 let code = failure.errno
                 if failure.stage == .open, EventCatalog.isHardware(eventName),
-                   ([Errno.noSuchFileOrDirectory, .notSupported, .operationNotSupportedByDevice, .invalidArgument, Errno(rawValue: EOPNOTSUPP)] as [Errno]).contains(code) {
+                   ([Errno.noSuchFileOrDirectory, .notSupported, .operationNotSupportedByDevice, .invalidArgument] as [Errno]).contains(code) {
                     notices.append("\(eventName) is not available here (\(FileReader.describe(code)): no hardware PMU); sampling cpu-clock instead")
                     eventName = "cpu-clock"
                     continue
@@ -232,9 +230,9 @@ public final class Sampler: RecordDecoding {
         return run(until: deadline, wakeFD: signals.readFD, pollMilliseconds: pollMilliseconds, onWake: {
             var reason: StopReason?
             for signal in signals.take() {
-                if signal == SIGCHLD, let pid {
+                if signal == SignalNumber.child, let pid {
                     if let status = ChildStatus.wait(pid: pid, blocking: false) { reason = .commandExited(status) }
-                } else if signal == SIGINT || signal == SIGTERM {
+                } else if signal == SignalNumber.interrupt || signal == SignalNumber.terminate {
                     reason = .signal(signal)
                 }
             }
@@ -261,7 +259,7 @@ public final class Sampler: RecordDecoding {
             switch loop.wait(timeoutMilliseconds: timeout) {
             case .failure(let code):
                 logger.error("epoll_wait: \(FileReader.describe(code))")
-                reason = .signal(SIGTERM)
+                reason = .signal(SignalNumber.terminate)
             case .success(let ready):
                 for (token, hungUp) in ready where token != .max && hungUp {
                     let ring = rings[Int(token)]
@@ -443,12 +441,4 @@ public final class Sampler: RecordDecoding {
         }
         return .success((events, rings))
     }
-}
-
-/// Raises the soft open-file limit to the hard limit: `-p` opens one event per thread and CPU.
-private func raiseOpenFileLimit() {
-    var limit = rlimit()
-    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
-    limit.rlim_cur = limit.rlim_max
-    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
 }

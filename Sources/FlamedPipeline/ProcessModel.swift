@@ -1,6 +1,7 @@
 import FlameGraph
 import FlamedSystem
 import PerfData
+import ProcText
 import Symbolizer
 
 /// A record that changes what a process is (maps, names, forks, exits) or what kernel code

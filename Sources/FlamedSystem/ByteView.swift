@@ -125,6 +125,10 @@ public struct ByteView: @unchecked Sendable {
         borrowed.appendWords(count, to: &buffer)
     }
 
+    /// The address of the first byte, valid while this view or another sharing its storage
+    /// lives: for C parsers (libelf) that keep pointers into the bytes they are given.
+    public var stableBaseAddress: UnsafeRawPointer? { base }
+
     /// Calls `body` with the bytes of this view. The pointer must not escape.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         guard let base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ProcText
 import SystemPackage
 
 /// Why a file could not be read or written, with the path it concerns.
@@ -69,6 +70,35 @@ public enum FileReader {
         return .success(ByteView(storage: storage))
     }
 
+    /// Maps a regular file copy-on-write for a parser that keeps pointers into it and may
+    /// write to its own copy of a page (libelf), never to the file; with the same file as a
+    /// `FileRange`, for parts better read on demand than kept mapped. An empty file gives
+    /// empty bytes and no range.
+    public static func mapCopyOnWrite(path: String) -> Result<(bytes: ByteView, file: FileRange?), FileError> {
+        let fd: Int32
+        switch retryingEINTR({ open(path, O_RDONLY | O_CLOEXEC) }, failed: { $0 < 0 }) {
+        case .failure(let code): return .failure(FileError(path: path, reason: describe(code), errno: code))
+        case .success(let opened): fd = opened
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let code = Errno(rawValue: Glibc.errno)
+            return .failure(FileError(path: path, reason: describe(code), errno: code))
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { return .failure(FileError(path: path, reason: "not a regular file")) }
+        let size = Int(info.st_size)
+        guard size > 0 else { return .success((ByteView([]), nil)) }
+        guard let mapping = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else {
+            let code = Errno(rawValue: Glibc.errno)
+            return .failure(FileError(path: path, reason: "cannot map: \(describe(code))", errno: code))
+        }
+        let storage = ByteStorage(base: UnsafeRawPointer(mapping), count: size, isFileMapping: true) { pointer, count in
+            if let pointer { munmap(UnsafeMutableRawPointer(mutating: pointer), count) }
+        }
+        return .success((ByteView(storage: storage), FileRange(duplicating: fd, offset: 0, count: size)))
+    }
+
     /// Reads a whole stream (a pipe, standard input, a /proc file) into memory. The buffer
     /// starts small and doubles: most /proc files are a few hundred bytes, and a fresh
     /// megabyte can cost a transparent huge page to be cleared.
@@ -122,6 +152,9 @@ public enum FileReader {
         }
     }
 
+    /// Whether anything (a file, a directory, …) exists at `path`.
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
     /// Whether a path names an existing regular file.
     public static func isRegularFile(_ path: String) -> Bool {
         var info = stat()
@@ -139,8 +172,7 @@ public enum Memory {
     /// This process's resident memory in bytes (RSS), from /proc/self/statm.
     public static func residentBytes() -> Int? {
         guard case .success(let statm) = FileReader.map(path: "/proc/self/statm") else { return nil }
-        let fields = statm.withUnsafeBytes { $0.split(separator: 32) }
-        guard fields.count >= 2, let pages = Int(String(decoding: fields[1], as: UTF8.self)) else { return nil }
+        guard let pages = statm.withUnsafeBytes({ ProcText.statmPages($0, field: 1) }) else { return nil }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
@@ -148,8 +180,7 @@ public enum Memory {
     /// symbol tables, input), from /proc/self/statm; nil if it cannot be read.
     public static func residentFileBytes() -> Int? {
         guard case .success(let statm) = FileReader.map(path: "/proc/self/statm") else { return nil }
-        let fields = statm.withUnsafeBytes { $0.split(separator: 32) }
-        guard fields.count >= 3, let pages = Int(String(decoding: fields[2], as: UTF8.self)) else { return nil }
+        guard let pages = statm.withUnsafeBytes({ ProcText.statmPages($0, field: 2) }) else { return nil }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }

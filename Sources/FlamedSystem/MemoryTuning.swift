@@ -7,7 +7,7 @@ import CFlamedShim
 public enum HeapTuning {
     /// Allocations of at least `bytes` get mappings of their own, which go back to the
     /// kernel when freed, instead of glibc's threshold that rises after each such free.
-    public static func fixMmapThreshold(_ bytes: Int32 = 128 << 10) { flamed_shim_malloc_fix_mmap_threshold(bytes) }
+    public static func fixMmapThreshold(_ bytes: Int32) { flamed_shim_malloc_fix_mmap_threshold(bytes) }
 
     /// Fewer malloc arenas: less free memory held per thread. Call before threads start.
     public static func limitArenas(_ count: Int32) { flamed_shim_malloc_limit_arenas(count) }

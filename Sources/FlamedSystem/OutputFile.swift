@@ -109,6 +109,9 @@ public enum Terminal {
     /// Whether `fd` refers to a terminal.
     public static func isTTY(_ fd: Int32) -> Bool { isatty(fd) == 1 }
 
+    /// Whether standard error is a terminal.
+    public static var standardErrorIsTTY: Bool { isTTY(STDERR_FILENO) }
+
     /// Writes a diagnostic line (or a carriage-return progress update) to stderr.
     public static func writeError(_ text: String) {
         _ = OutputFile.writeAll(fd: STDERR_FILENO, bytes: Array(text.utf8))

@@ -1,31 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ProcText
 import Synchronization
 
 /// O_PATH (Glibc exposes it only with _GNU_SOURCE): a handle for *at() lookups.
 private let openPathOnly: Int32 = 0o10000000
 
-/// The device and inode a mapping was made from (MMAP2's maj/min/ino, or /proc/PID/maps).
-public struct MappingIdentity: Hashable, Sendable, CustomStringConvertible {
-    public var major: UInt32
-    public var minor: UInt32
-    public var inode: UInt64
-
-    public init(major: UInt32, minor: UInt32, inode: UInt64) {
-        self.major = major
-        self.minor = minor
-        self.inode = inode
-    }
-
-    /// The `st_dev` value of this device (glibc's makedev).
-    public var device: UInt64 {
-        let major = UInt64(self.major), minor = UInt64(self.minor)
-        return (major & 0xffff_f000) << 32 | (major & 0xfff) << 8 | (minor & 0xffff_ff00) << 12 | (minor & 0xff)
-    }
-
-    public var description: String { "\(String(major, radix: 16)):\(String(minor, radix: 16)):\(inode)" }
-
+extension MappingIdentity {
     /// Whether an open file is this one.
     func matches(_ info: stat) -> Bool { UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode }
 }
@@ -100,62 +82,11 @@ public enum RootResolver {
     }
 }
 
-/// The container a process runs in, from its cgroup path.
-public struct ContainerID: Hashable, Sendable {
-    /// The whole id (64 hex digits for docker, podman, containerd and CRI-O).
-    public let full: String
-
-    public init(_ full: String) { self.full = full.lowercased() }
-
-    /// The id as `docker ps` shows it: its first 12 digits.
-    public var short: String { String(full.prefix(12)) }
-
-    /// Whether `wanted` (a short or full id, any case) names this container.
-    public func matches(_ wanted: String) -> Bool {
-        let text = wanted.lowercased()
-        return !text.isEmpty && full.hasPrefix(text)
-    }
-
-    /// The container id in `/proc/PID/cgroup` text: the innermost cgroup path component that
-    /// is a 64-digit hex id, bare (`/docker/<id>`, kubepods' `/pod<uid>/<id>`) or in a
-    /// systemd scope (`docker-<id>.scope`, `libpod-<id>.scope`, `cri-containerd-<id>.scope`,
-    /// `crio-<id>.scope`). The unified (v2) line is preferred; conmon's scope is not a container.
-    public static func parse(cgroup text: String) -> ContainerID? {
-        var fromV1: ContainerID?
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
-            guard let id = parse(path: fields[2]) else { continue }
-            if fields[0] == "0" && fields[1].isEmpty { return id }
-            if fromV1 == nil { fromV1 = id }
-        }
-        return fromV1
-    }
-
-    /// The container id in one cgroup path, or nil.
-    public static func parse<S: StringProtocol>(path: S) -> ContainerID? {
-        for component in path.split(separator: "/").reversed() {
-            var name = Substring(component)
-            if name.hasSuffix(".scope") { name = name.dropLast(6) }
-            if name.contains("conmon") { continue }
-            if let dash = name.lastIndex(of: "-") { name = name[name.index(after: dash)...] }
-            if name.count == 64, name.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || ($0 >= 65 && $0 <= 70) }) {
-                return ContainerID(String(name))
-            }
-        }
-        return nil
-    }
-}
-
 extension ProcFS {
     /// The pid of `pid` inside its own pid namespace (the last NSpid of its status), or nil.
     public static func namespacePID(of pid: Int32) -> Int32? {
         guard case .success(let bytes) = FileReader.map(path: "/proc/\(pid)/status") else { return nil }
-        let text = bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
-        for line in text.split(separator: "\n") where line.hasPrefix("NSpid:") {
-            return line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).last.flatMap { Int32($0) }
-        }
-        return nil
+        return ProcText.namespacePID(status: bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) })
     }
 
     /// The container `pid` runs in, from /proc/PID/cgroup, or nil.

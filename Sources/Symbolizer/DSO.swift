@@ -1,5 +1,6 @@
 import FlamedSystem
 import Logging
+import ObjectFile
 import Synchronization
 
 /// A file that code was mapped from: a path and the build id recorded for it.

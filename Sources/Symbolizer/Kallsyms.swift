@@ -1,4 +1,5 @@
 import FlamedSystem
+import ObjectFile
 
 /// Kernel symbols parsed from a `/proc/kallsyms`-format file.
 public struct KernelSymbols: Sendable {

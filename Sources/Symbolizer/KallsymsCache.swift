@@ -1,5 +1,6 @@
 import FlamedSystem
 import Logging
+import ObjectFile
 
 /// The running kernel's symbols, kept between runs: reading /proc/kallsyms costs tens of
 /// milliseconds of kernel time (it formats every symbol), more than the rest of a short

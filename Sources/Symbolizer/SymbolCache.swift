@@ -1,4 +1,5 @@
 import FlamedSystem
+import ObjectFile
 import Synchronization
 
 /// The symbols and layout of one object file, loaded from the best source found for it

@@ -1,4 +1,5 @@
 import Demangling
+import ProcText
 import FlamedSystem
 
 /// Where the symbolizer's files come from: the file each mapping was made from, and each

@@ -1,5 +1,6 @@
 import FlamedSystem
 import Logging
+import ObjectFile
 
 /// Where a file's symbols come from, and in which order. The first source with symbols wins:
 ///
@@ -115,7 +116,7 @@ enum SymbolSources {
         if symbols == nil, let binary, let compressed = binary.sectionContents(named: ".gnu_debugdata") {
             switch XZDecompressor.decompress(compressed, limit: miniDebugInfoLimit) {
             case .success(let bytes):
-                switch ELFImage.open(memory: bytes, path: "\(binary.path) .gnu_debugdata") {
+                switch ELFImage.parse(ByteView(bytes), path: "\(binary.path) .gnu_debugdata") {
                 case .success(let mini):
                     let local = mini.functionSymbols(from: .symtab)
                     if !local.isEmpty {
@@ -164,5 +165,51 @@ enum SymbolSources {
     private static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
+
+extension ELFImage {
+    /// Maps the file at `path` (copy-on-write) and parses it. Fails when it is missing, not
+    /// a regular file or not ELF.
+    static func open(path: String) -> Result<ELFImage, FileError> {
+        switch FileReader.mapCopyOnWrite(path: path) {
+        case .failure(let error): return .failure(error)
+        case .success(let mapped): return parse(mapped.bytes, file: mapped.file, path: path)
+        }
+    }
+
+    /// The vDSO the kernel maps into this process, copied out and parsed. It names `[vdso]`
+    /// frames of recordings made on this kernel when the recording carries no build id for it.
+    static func openRunningVDSO() -> Result<ELFImage, FileError> {
+        let path = "[vdso]"
+        guard let header = RunningVDSO.copy(count: 64) else { return .failure(FileError(path: path, reason: "no vDSO in this process")) }
+        let size = endOfSectionHeaders(header) ?? 0
+        guard size > 64, size <= 1 << 20, let bytes = RunningVDSO.copy(count: size) else {
+            return .failure(FileError(path: path, reason: "implausible vDSO size \(size)"))
+        }
+        return parse(bytes, path: path)
+    }
+}
+
+extension CRC32 {
+    /// The CRC-32 of a whole file, read through a private mapping whose pages are dropped
+    /// as they are checked (debug files can be hundreds of megabytes).
+    static func checksum(ofFile path: String) -> Result<UInt32, FileError> {
+        switch FileReader.map(path: path) {
+        case .failure(let error):
+            return .failure(error)
+        case .success(let view):
+            var crc: UInt32 = 0
+            let step = 8 << 20
+            var offset = 0
+            while offset < view.count {
+                let length = min(step, view.count - offset)
+                guard let part = view.slice(offset, length) else { break }
+                crc = part.withUnsafeBytes { update(crc, $0) }
+                view.releaseResidentPages(offset, length)
+                offset += length
+            }
+            return .success(crc)
+        }
     }
 }

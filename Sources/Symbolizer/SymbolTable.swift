@@ -1,4 +1,5 @@
 import FlamedSystem
+import ObjectFile
 
 /// A sorted, compact table of function symbols for one object (an ELF file or the kernel).
 ///

@@ -3,6 +3,7 @@ import Dispatch
 import FlamedCollections
 import FlamedSystem
 import Logging
+import ProcText
 
 /// One mapping in a process's address space.
 struct Mapping {

@@ -1,7 +1,4 @@
 import FlamedSystem
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A progress line on stderr for long reports. It appears only when stderr is a terminal
 /// and the work has taken more than a second.
@@ -14,7 +11,7 @@ final class ProgressLine {
 
     init(label: String) {
         self.label = label
-        self.enabled = Terminal.isTTY(STDERR_FILENO)
+        self.enabled = Terminal.standardErrorIsTTY
     }
 
     func update(done: Int, total: Int) {

@@ -115,7 +115,7 @@ struct RecordCommand: ParsableCommand {
     }
 
     func run() throws {
-        HeapTuning.fixMmapThreshold()
+        HeapTuning.fixMmapThreshold(128 << 10)
         var logger = Logger(label: "flamed.record") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = verbose ? .debug : .warning
         let outputPath = outputOptions.resolvedPath

@@ -59,7 +59,7 @@ struct ReportCommand: ParsableCommand {
     }
 
     func run() throws {
-        HeapTuning.fixMmapThreshold()
+        HeapTuning.fixMmapThreshold(128 << 10)
         var logger = Logger(label: "flamed.report") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = verbose ? .debug : .warning
         let inputName = input == "-" ? "<stdin>" : input

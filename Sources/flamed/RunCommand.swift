@@ -7,9 +7,6 @@ import FlamedSystem
 import Logging
 import ServiceLifecycle
 import Symbolizer
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `flamed run`: the always-on daemon.
 struct RunCommand: ParsableCommand {
@@ -52,14 +49,14 @@ struct RunCommand: ParsableCommand {
     /// The config file, then the flags over it.
     func loadConfig() -> Result<DaemonConfig, ConfigError> {
         var loaded = DaemonConfig()
-        let path = config ?? (access(Self.defaultConfigPath, F_OK) == 0 ? Self.defaultConfigPath : nil)
+        let path = config ?? (FileReader.exists(Self.defaultConfigPath) ? Self.defaultConfigPath : nil)
         if let path {
             do { loaded = try DaemonConfig.load(path: path) } catch { return .failure(error) }
         }
         if let socket { loaded.control.socket = socket }
         if let snapshotDirectory {
             loaded.snapshot.directory = snapshotDirectory.hasPrefix("/")
-                ? snapshotDirectory : (FileManagerPath.current + "/" + snapshotDirectory)
+                ? snapshotDirectory : (CurrentProcess.workingDirectory + "/" + snapshotDirectory)
         }
         return .success(loaded)
     }
@@ -89,7 +86,7 @@ struct RunCommand: ParsableCommand {
         // From here on SIGHUP and SIGUSR1 wait for the signal service instead of ending the
         // daemon (a reload sent as soon as the socket exists). Children start with the
         // default mask: flamed run starts none.
-        if case .failure(let code) = Threads.blockSignals([SIGHUP, SIGUSR1]) {
+        if case .failure(let code) = Threads.blockSignals([SignalNumber.hangup, SignalNumber.user1]) {
             logger.warning("could not block SIGHUP and SIGUSR1 until the signal service runs: \(FileReader.describe(code))")
         }
         let control: ControlService
@@ -99,7 +96,7 @@ struct RunCommand: ParsableCommand {
             logger.critical("\(error)")
             throw ExitCode(1)
         }
-        if geteuid() == 0 {
+        if CurrentProcess.isRoot {
             // Events are open and the socket is bound: keep only what sampling on (reopening
             // events after a reload) and symbolizing need. Capabilities belong to threads, so
             // this runs on the main thread before any other thread exists; every thread
@@ -135,20 +132,11 @@ struct RunCommand: ParsableCommand {
         }
         logger.info("stopped")
         // Leave at once: tearing down symbol tables and the tree only delays the exit.
-        Glibc.exit(0)
+        CurrentProcess.exitNow(0)
     }
 }
 
 /// How the service group ended, handed from its task to the waiting main thread.
 private final class Outcome: @unchecked Sendable {
     var error: String?
-}
-
-/// The working directory, for relative paths given on the command line.
-enum FileManagerPath {
-    static var current: String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buffer, buffer.count) != nil else { return "." }
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 }

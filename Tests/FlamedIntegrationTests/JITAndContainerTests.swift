@@ -1,6 +1,7 @@
 import FlamedSystem
 import Foundation
 import Logging
+import ProcText
 import Symbolizer
 import Testing
 #if canImport(Glibc)

@@ -4,6 +4,7 @@ import Glibc
 import CFlamedShim
 import SystemPackage
 import Testing
+@testable import FlamedLive
 @testable import FlamedSystem
 
 @Suite struct PermissionTests {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Testing
 @testable import FlamedSystem
+@testable import ProcText
 
 @Suite("Reading the process table from /proc")
 struct ProcFSTests {
@@ -19,7 +20,7 @@ struct ProcFSTests {
             garbage
             12-
             """
-        let maps = ProcFS.parseMaps(text)
+        let maps = ProcText.parseMaps(text)
         #expect(maps.count == 5)
         #expect(maps.first == ProcMapping(start: 0x55d0c0a28000, end: 0x55d0c0d1f000, pageOffset: 0x28000, path: "/usr/bin/python3.11",
                                           identity: MappingIdentity(major: 0xfe, minor: 1, inode: 1835073)))

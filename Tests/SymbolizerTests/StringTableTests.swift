@@ -1,5 +1,6 @@
 import FlamedSystem
 import Foundation
+import ObjectFile
 import Testing
 @testable import Symbolizer
 

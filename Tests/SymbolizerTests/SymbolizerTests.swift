@@ -1,6 +1,7 @@
 import FlamedSystem
 import Foundation
 import Logging
+import ObjectFile
 import Testing
 @testable import Symbolizer
 

@@ -1,8 +1,5 @@
-import CFlamedShim
 import CLibElf
-#if canImport(Glibc)
-import Glibc
-#endif
+import FlamedSystem
 
 /// A loadable segment (PT_LOAD) of an ELF file.
 public struct ELFSegment: Sendable {
@@ -139,104 +136,51 @@ public enum SymbolTableKind: String, Sendable {
     case dynsym = ".dynsym"
 }
 
-/// One ELF file opened through libelf. The file descriptor and libelf handle are released
-/// in `deinit`.
+/// One ELF image parsed through libelf from bytes it is given: a file's mapping, or bytes
+/// held in memory (decompressed MiniDebugInfo, a copy of the vDSO). It reads no file
+/// itself; the libelf handle is released in `deinit`.
 public final class ELFImage {
     public let path: String
     public let segments: [ELFSegment]
     public let buildID: [UInt8]?
-    private let fd: Int32
     private let elf: OpaquePointer
-    /// Bytes an in-memory image was copied into (kept alive for libelf).
-    private var memory: UnsafeMutableRawPointer?
+    /// The image's bytes, which libelf reads in place: they live as long as the image.
+    private let bytes: ByteView
+    /// The same bytes as a range of their file, when they are a file's mapping: symbol and
+    /// string tables are read from it on demand, so that none of them stays resident.
+    private let file: FileRange?
 
     private static let versionReady: Bool = elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE)
 
-    private init(path: String, fd: Int32, elf: OpaquePointer, segments: [ELFSegment], buildID: [UInt8]?) {
+    private init(path: String, elf: OpaquePointer, bytes: ByteView, file: FileRange?, segments: [ELFSegment], buildID: [UInt8]?) {
         self.path = path
-        self.fd = fd
         self.elf = elf
+        self.bytes = bytes
+        self.file = file
         self.segments = segments
         self.buildID = buildID
     }
 
-    deinit {
-        elf_end(elf)
-        if fd >= 0 { close(fd) }
-        memory?.deallocate()
-    }
+    deinit { elf_end(elf) }
 
-    /// The vDSO the kernel maps into this process (found through AT_SYSINFO_EHDR), copied
-    /// out and opened from memory. It names `[vdso]` frames of recordings made on this
-    /// kernel when the recording carries no build id for it.
-    public static func openRunningVDSO() -> Result<ELFImage, FileError> {
-        let path = "[vdso]"
-        guard versionReady, let base = UnsafeRawPointer(bitPattern: UInt(flamed_shim_vdso_base())) else {
-            return .failure(FileError(path: path, reason: "no vDSO in this process"))
-        }
-        let sectionOffset = Int(base.loadUnaligned(fromByteOffset: 0x28, as: UInt64.self))
-        let entrySize = Int(base.loadUnaligned(fromByteOffset: 0x3A, as: UInt16.self))
-        let entries = Int(base.loadUnaligned(fromByteOffset: 0x3C, as: UInt16.self))
-        let size = sectionOffset + entrySize * entries
-        guard size > 64, size <= 1 << 20 else { return .failure(FileError(path: path, reason: "implausible vDSO size \(size)")) }
-        return openCopy(of: UnsafeRawBufferPointer(start: base, count: size), path: path)
-    }
-
-
-    /// Opens an ELF file held in memory (such as decompressed MiniDebugInfo); `path`
-    /// names it in errors. The bytes are copied and kept as long as the image.
-    public static func open(memory bytes: [UInt8], path: String) -> Result<ELFImage, FileError> {
+    /// Parses the ELF image in `bytes`; `path` names it in errors. When the bytes are a
+    /// file's mapping, `file` is that file (the same bytes, read on demand). libelf may
+    /// write to the memory it is given (never the file, for a copy-on-write mapping).
+    public static func parse(_ bytes: ByteView, file: FileRange? = nil, path: String) -> Result<ELFImage, FileError> {
         guard versionReady else { return .failure(FileError(path: path, reason: "libelf version mismatch")) }
-        guard bytes.count >= 64 else { return .failure(FileError(path: path, reason: "too short for an ELF file")) }
-        return bytes.withUnsafeBytes { openCopy(of: $0, path: path) }
-    }
-
-    /// Copies `bytes` into memory the image owns and opens it with libelf.
-    private static func openCopy(of bytes: UnsafeRawBufferPointer, path: String) -> Result<ELFImage, FileError> {
-        let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 16)
-        if let source = bytes.baseAddress { copy.copyMemory(from: source, byteCount: bytes.count) }
-        guard let elf = elf_memory(copy.assumingMemoryBound(to: CChar.self), bytes.count) else {
-            copy.deallocate()
+        guard bytes.count >= 64, let base = bytes.stableBaseAddress else {
+            return .failure(FileError(path: path, reason: "too short for an ELF file"))
+        }
+        guard let elf = elf_memory(UnsafeMutableRawPointer(mutating: base).assumingMemoryBound(to: CChar.self), bytes.count) else {
             return .failure(FileError(path: path, reason: "libelf: \(String(cString: elf_errmsg(-1)))"))
         }
-        switch finish(path: path, fd: -1, elf: elf) {
-        case .success(let image):
-            image.memory = copy
-            return .success(image)
-        case .failure(let error):
-            copy.deallocate()
-            return .failure(error)
-        }
-    }
-
-    /// Opens `path` as an ELF file. Fails when it is missing or not ELF.
-    public static func open(path: String) -> Result<ELFImage, FileError> {
-        guard versionReady else { return .failure(FileError(path: path, reason: "libelf version mismatch")) }
-        let opened = retryingEINTR({ Glibc.open(path, O_RDONLY | O_CLOEXEC) }, failed: { $0 < 0 })
-        let fd: Int32
-        switch opened {
-        case .failure(let code): return .failure(FileError(path: path, reason: FileReader.describe(code), errno: code))
-        case .success(let value): fd = value
-        }
-        guard let elf = elf_begin(fd, ELF_C_READ_MMAP, nil) else {
-            close(fd)
-            return .failure(FileError(path: path, reason: "libelf: \(String(cString: elf_errmsg(-1)))"))
-        }
-        return finish(path: path, fd: fd, elf: elf)
-    }
-
-    /// Checks an opened libelf handle and reads its header, segments and build id. On
-    /// failure the handle and descriptor are released.
-    private static func finish(path: String, fd: Int32, elf: OpaquePointer) -> Result<ELFImage, FileError> {
         guard elf_kind(elf) == ELF_K_ELF else {
             elf_end(elf)
-            if fd >= 0 { close(fd) }
             return .failure(FileError(path: path, reason: "not an ELF file"))
         }
         var header = GElf_Ehdr()
         guard gelf_getehdr(elf, &header) != nil else {
             elf_end(elf)
-            if fd >= 0 { close(fd) }
             return .failure(FileError(path: path, reason: "bad ELF header"))
         }
         var segments: [ELFSegment] = []
@@ -254,8 +198,16 @@ public final class ELFImage {
             }
         }
         let buildID = Self.readBuildID(elf)
-        return .success(ELFImage(path: path, fd: fd, elf: elf,
-                                 segments: segments, buildID: buildID))
+        return .success(ELFImage(path: path, elf: elf, bytes: bytes, file: file, segments: segments, buildID: buildID))
+    }
+
+    /// Where the section headers of a native 64-bit ELF image end (`e_shoff` plus
+    /// `e_shentsize` times `e_shnum`), from its first 64 bytes: the size of an image whose
+    /// section headers come last, such as the vDSO. Nil when the header is shorter.
+    public static func endOfSectionHeaders(_ header: ByteView) -> Int? {
+        guard let offset = header.u64(0x28), let entrySize = header.u16(0x3A), let entries = header.u16(0x3C),
+              offset <= UInt64(Int.max / 2) else { return nil }
+        return Int(offset) + Int(entrySize) * Int(entries)
     }
 
     private static func sectionBytes(_ section: OpaquePointer) -> UnsafeRawBufferPointer? {
@@ -337,7 +289,7 @@ public final class ELFImage {
     }
 
     /// The bytes of the first section named `name` that has contents in the file, or nil.
-    /// Views into on-disk files map the file's own range; in-memory images are copied.
+    /// Views into a file's image share its mapping; in-memory images are copied.
     public func sectionContents(named name: String) -> ByteView? {
         guard let section = sections.first(where: { $0.name == name && $0.header.sh_type != UInt32(SHT_NOBITS) }) else { return nil }
         if let view = fileRange(of: section.handle) { return view }
@@ -419,24 +371,18 @@ public final class ELFImage {
     /// nil for in-memory images and sections not stored in the file.
     private func fileBytes(of section: OpaquePointer) -> FileRange? {
         var header = GElf_Shdr()
-        guard fd >= 0, memory == nil, gelf_getshdr(section, &header) != nil, header.sh_type != UInt32(SHT_NOBITS),
+        guard let file, gelf_getshdr(section, &header) != nil, header.sh_type != UInt32(SHT_NOBITS),
               header.sh_offset <= UInt64(Int.max / 2), header.sh_size <= UInt64(Int.max / 2) else { return nil }
-        return FileRange(duplicating: fd, offset: Int(header.sh_offset), count: Int(header.sh_size))
+        return file.slice(Int(header.sh_offset), Int(header.sh_size))
     }
 
-    /// The file opened again as our own read-only mapping, so that views of its sections
-    /// outlive libelf's handle and their pages can be dropped safely.
-    private lazy var fileView: ByteView? = {
-        guard memory == nil, case .success(let view) = FileReader.map(path: path) else { return nil }
-        return view
-    }()
-
-    /// A section's bytes in `fileView`, when they are stored in the file.
+    /// A section's bytes in the file's mapping, when the image is a file's and the section is
+    /// stored in it: views that outlive libelf's handle, whose pages can be dropped.
     private func fileRange(of section: OpaquePointer) -> ByteView? {
         var header = GElf_Shdr()
-        guard gelf_getshdr(section, &header) != nil, header.sh_type != UInt32(SHT_NOBITS),
+        guard file != nil, gelf_getshdr(section, &header) != nil, header.sh_type != UInt32(SHT_NOBITS),
               header.sh_offset <= UInt64(Int.max), header.sh_size <= UInt64(Int.max) else { return nil }
-        return fileView?.slice(Int(header.sh_offset), Int(header.sh_size))
+        return bytes.slice(Int(header.sh_offset), Int(header.sh_size))
     }
 
     /// The kept entries of a native 64-bit little-endian symbol table, read from the file a

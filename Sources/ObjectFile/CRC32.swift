@@ -1,3 +1,5 @@
+import FlamedSystem
+
 /// The CRC-32 of zlib and IEEE 802.3 (reflected polynomial 0xEDB88320, initial value and
 /// final XOR 0xFFFFFFFF), which `.gnu_debuglink` records for the separate debug file
 /// (gdb's `gnu_debuglink_crc32`). Table-driven, eight bytes a step ("slicing by 8").
@@ -50,26 +52,5 @@ public enum CRC32 {
     /// The CRC-32 of the bytes of `view`.
     public static func checksum(_ view: ByteView) -> UInt32 {
         view.withUnsafeBytes { update(0, $0) }
-    }
-
-    /// The CRC-32 of a whole file, read through a private mapping whose pages are dropped
-    /// as they are checked (debug files can be hundreds of megabytes).
-    public static func checksum(ofFile path: String) -> Result<UInt32, FileError> {
-        switch FileReader.map(path: path) {
-        case .failure(let error):
-            return .failure(error)
-        case .success(let view):
-            var crc: UInt32 = 0
-            let step = 8 << 20
-            var offset = 0
-            while offset < view.count {
-                let length = min(step, view.count - offset)
-                guard let part = view.slice(offset, length) else { break }
-                crc = part.withUnsafeBytes { update(crc, $0) }
-                view.releaseResidentPages(offset, length)
-                offset += length
-            }
-            return .success(crc)
-        }
     }
 }

@@ -1,4 +1,5 @@
 import CLZMA
+import FlamedSystem
 
 /// An xz (liblzma) failure.
 public struct XZError: Error, Sendable, CustomStringConvertible {
