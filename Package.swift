@@ -34,12 +34,14 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // C++ (through the shim), Rust and Swift demangling: pure, no I/O, fuzzable alone.
+        .target(name: "Demangling", dependencies: ["CFlamedShim"], swiftSettings: releaseSpeed),
         // Pure perf.data decoding: header, attributes, features and records.
         .target(name: "PerfData", dependencies: ["FlamedSystem"], swiftSettings: releaseSpeed),
-        // Address spaces, ELF and kallsyms symbol tables, demangling.
+        // Address spaces, ELF and kallsyms symbol tables.
         .target(
             name: "Symbolizer",
-            dependencies: ["FlamedSystem", "FlamedCollections", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FlamedSystem", "Demangling", "FlamedCollections", .product(name: "Logging", package: "swift-log")],
             swiftSettings: releaseSpeed
         ),
         // Small, fast collections for the hot paths (pure Swift).
@@ -48,21 +50,27 @@ let package = Package(
         .target(name: "FlameGraph", dependencies: ["FlamedCollections"], swiftSettings: releaseSpeed),
         // JSON, folded and HTML renderers.
         .target(name: "FlameRender", dependencies: ["FlameGraph"], exclude: ["Viewer"], swiftSettings: releaseSpeed),
-        // perf.data -> symbolized samples -> flame tree.
+        // The pipeline core: process model, stack source, aggregator, naming step.
+        .target(
+            name: "FlamedPipeline",
+            dependencies: ["PerfData", "Symbolizer", "FlameGraph", "FlamedSystem", "FlamedCollections"],
+            swiftSettings: releaseSpeed
+        ),
+        // perf.data -> the pipeline -> flame tree, on one thread or several.
         .target(
             name: "FlamedReport",
             dependencies: [
-                "PerfData", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem", "FlamedCollections",
+                "FlamedPipeline", "PerfData", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem", "FlamedCollections",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: releaseSpeed
         ),
         // Live sampling: perf_event_open per CPU, ring buffers, /proc synthesis, time-ordered
-        // records into the report's symbolizer and tree.
+        // records into the pipeline.
         .target(
             name: "FlamedLive",
             dependencies: [
-                "FlamedReport", "PerfData", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem",
+                "FlamedPipeline", "PerfData", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: releaseSpeed
@@ -72,7 +80,7 @@ let package = Package(
         .target(
             name: "FlamedDaemon",
             dependencies: [
-                "FlamedLive", "FlamedReport", "Symbolizer", "FlameGraph", "FlameRender", "FlamedSystem",
+                "FlamedLive", "FlamedReport", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -80,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "flamed",
             dependencies: [
-                "FlamedDaemon", "FlamedLive", "FlamedReport", "Symbolizer", "FlameRender", "FlamedSystem",
+                "FlamedDaemon", "FlamedLive", "FlamedReport", "Symbolizer", "Demangling", "FlameRender", "FlamedSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -96,10 +104,11 @@ let package = Package(
             name: "SymbolizerTests",
             dependencies: ["Symbolizer", "FlamedSystem", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "DemanglingTests", dependencies: ["Demangling"]),
         .testTarget(
             name: "FlamedIntegrationTests",
             dependencies: [
-                "FlamedReport", "FlameGraph", "FlameRender", "Symbolizer", "PerfData", "flamed",
+                "FlamedReport", "FlamedPipeline", "FlameGraph", "FlameRender", "Symbolizer", "Demangling", "PerfData", "flamed",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures", "Browser"]

@@ -17,8 +17,6 @@ _Static_assert(offsetof(struct perf_event_mmap_page, data_tail) == 1032, "data_t
 _Static_assert(offsetof(struct perf_event_mmap_page, data_offset) == 1040, "data_offset offset");
 _Static_assert(offsetof(struct perf_event_mmap_page, data_size) == 1048, "data_size offset");
 
-uint32_t flamed_shim_perf_attr_size(void) { return (uint32_t)sizeof(struct perf_event_attr); }
-
 int flamed_shim_perf_event_open(const struct flamed_shim_event_config *c, pid_t pid, int cpu) {
     struct perf_event_attr attr;
     memset(&attr, 0, sizeof attr);
@@ -64,9 +62,7 @@ int flamed_shim_perf_event_open(const struct flamed_shim_event_config *c, pid_t 
 
 int flamed_shim_perf_enable(int fd) { return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0); }
 int flamed_shim_perf_disable(int fd) { return ioctl(fd, PERF_EVENT_IOC_DISABLE, 0); }
-int flamed_shim_perf_reset(int fd) { return ioctl(fd, PERF_EVENT_IOC_RESET, 0); }
 int flamed_shim_perf_set_output(int fd, int target_fd) { return ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, target_fd); }
-int flamed_shim_perf_event_id(int fd, uint64_t *id) { return ioctl(fd, PERF_EVENT_IOC_ID, id); }
 
 uint64_t flamed_shim_ring_load_head(const void *page) {
     return __atomic_load_n(&((const struct perf_event_mmap_page *)page)->data_head, __ATOMIC_ACQUIRE);

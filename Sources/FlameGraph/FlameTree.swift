@@ -22,6 +22,70 @@ public enum FrameKind: UInt8, Sendable {
     }
 }
 
+/// Who a process node (a child of the root) stands for, as fields: filters, labels and the
+/// control protocol use these, never the node's display text.
+public struct ProcessIdentity: Sendable, Hashable {
+    public var pid: Int32
+    /// The thread's name when the node was made (its last COMM, or perf's `:tid`).
+    public var comm: String
+    /// The full id of the container the process runs in, if any.
+    public var container: String?
+
+    public init(pid: Int32, comm: String, container: String? = nil) {
+        self.pid = pid
+        self.comm = comm
+        self.container = container
+    }
+
+    /// The node's name, as perf's flame graph script shows it: `comm (pid)`, plain `swapper`
+    /// for pid 0, and ` [container 1a2b3c4d5e6f]` (the short id) after a containerized one.
+    public var displayName: String {
+        if pid == 0 { return comm }
+        guard let container else { return "\(comm) (\(pid))" }
+        return "\(comm) (\(pid)) [container \(container.prefix(12))]"
+    }
+
+    /// Whether `wanted` (a short or full container id, any case) names this process's container.
+    public func isInContainer(_ wanted: String) -> Bool {
+        guard let container else { return false }
+        let text = wanted.lowercased()
+        return !text.isEmpty && container.lowercased().hasPrefix(text)
+    }
+}
+
+/// Which processes to keep (`--pid`, `--comm`, `--container`): each given field must match.
+public struct ProcessFilter: Sendable, Hashable, Codable {
+    public var pids: [Int32]?
+    public var comm: String?
+    /// A short or full container id, any case.
+    public var container: String?
+
+    public init(pids: [Int32]? = nil, comm: String? = nil, container: String? = nil) {
+        self.pids = pids
+        self.comm = comm
+        self.container = container
+    }
+
+    /// Whether the filter keeps everything.
+    public var keepsAll: Bool { pids == nil && comm == nil && container == nil }
+
+    /// Whether the process `identity` stands for (nil: a node that is no process) is kept.
+    public func keeps(_ identity: ProcessIdentity?) -> Bool {
+        guard !keepsAll else { return true }
+        guard let identity else { return false }
+        if let pids, !pids.contains(identity.pid) { return false }
+        if let comm, identity.comm != comm { return false }
+        if let container, !identity.isInContainer(container) { return false }
+        return true
+    }
+
+    /// The filter as a line of the context header, e.g. `pid 1,2, comm nginx`.
+    public var summary: String {
+        [pids.map { "pid " + $0.map(String.init).joined(separator: ",") }, comm.map { "comm " + $0 }, container.map { "container " + $0 }]
+            .compactMap { $0 }.joined(separator: ", ")
+    }
+}
+
 /// A flame tree with interned names, stored as parallel arrays.
 ///
 /// Children keep the order in which they were first seen, as perf's flame graph script
@@ -46,6 +110,8 @@ public struct FlameTree: Sendable {
     public private(set) var nextSibling: [Int32] = []
     private var lastChild: [Int32] = []
     private var childIndex = IntMap(capacity: 1024)
+    /// What each process node stands for, by node.
+    public private(set) var processIdentities: [Int32: ProcessIdentity] = [:]
 
     /// Creates a tree holding only the root node.
     public init(rootName: String = "all") {
@@ -66,7 +132,7 @@ public struct FlameTree: Sendable {
     }
 
     /// Adds a name that is not interned (no other name equals it, whatever its text): a
-    /// placeholder for a name worked out later, see `TreeBuilder.defersNaming`.
+    /// placeholder for a name worked out later, see `FrameNaming.deferred`.
     public mutating func addUninternedName(_ name: String) -> Int32 {
         names.append(name)
         return Int32(names.count - 1)
@@ -78,6 +144,22 @@ public struct FlameTree: Sendable {
         let key = UInt64(UInt32(bitPattern: parent)) << 32 | UInt64(UInt32(bitPattern: name))
         if let existing = lookupChild(key) { return existing }
         return insertChild(key: key, parent: parent, name: name, kind: kind)
+    }
+
+    /// The node of process `identity` under the root, named by its `displayName`; a kernel
+    /// node for pid 0 (`swapper`).
+    public mutating func processNode(_ identity: ProcessIdentity) -> Int32 {
+        let node = child(of: Self.root, name: intern(identity.displayName), kind: identity.pid == 0 ? .kernel : .user)
+        if processIdentities[node] == nil { processIdentities[node] = identity }
+        return node
+    }
+
+    /// Copies process node `node` of `other` (a child of its root) under this tree's root,
+    /// with its identity; `name` is its name in this tree.
+    public mutating func copyProcessNode(_ node: Int32, of other: FlameTree, name: Int32) -> Int32 {
+        let copy = child(of: Self.root, name: name, kind: other.nodeKind[Int(node)])
+        if processIdentities[copy] == nil, let identity = other.processIdentities[node] { processIdentities[copy] = identity }
+        return copy
     }
 
     @usableFromInline

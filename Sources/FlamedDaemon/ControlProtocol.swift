@@ -1,3 +1,4 @@
+import FlameGraph
 import FlameRender
 import FoundationEssentials
 
@@ -59,7 +60,7 @@ public enum ControlCommand: Sendable, Equatable {
                 }
                 window = .milliseconds(milliseconds)
             }
-            let processes = SnapshotRequest.ProcessFilter(pids: wire.pids, comm: wire.comm, container: wire.container)
+            let processes = ProcessFilter(pids: wire.pids, comm: wire.comm, container: wire.container)
             return .success(.snapshot(SnapshotRequest(format: format, window: window, processes: processes)))
         default:
             return .failure(ControlRequestError("unknown command '\(shortened(wire.command))'"))
@@ -87,25 +88,6 @@ public enum ControlCommand: Sendable, Equatable {
 
 /// What `flamed snapshot` asks the daemon for.
 public struct SnapshotRequest: Sendable, Equatable {
-    /// The processes a snapshot keeps. Every field that is set must match.
-    public struct ProcessFilter: Sendable, Equatable {
-        /// Only these process ids.
-        public var pids: [Int32]?
-        /// Only processes with this command name.
-        public var comm: String?
-        /// Only processes in this container (a short or full id).
-        public var container: String?
-
-        public init(pids: [Int32]? = nil, comm: String? = nil, container: String? = nil) {
-            self.pids = pids
-            self.comm = comm
-            self.container = container
-        }
-
-        /// Every process.
-        public static let all = ProcessFilter()
-    }
-
     /// The format of the reply's body.
     public var format: OutputFormat
     /// Only the last this much of the window (positive); nil for the whole window.
@@ -113,7 +95,7 @@ public struct SnapshotRequest: Sendable, Equatable {
     /// The processes kept.
     public var processes: ProcessFilter
 
-    public init(format: OutputFormat = .html, window: Duration? = nil, processes: ProcessFilter = .all) {
+    public init(format: OutputFormat = .html, window: Duration? = nil, processes: ProcessFilter = ProcessFilter()) {
         self.format = format
         self.window = window
         self.processes = processes

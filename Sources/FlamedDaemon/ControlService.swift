@@ -1,3 +1,4 @@
+import FlameGraph
 import FlamedSystem
 import FoundationEssentials
 import Logging

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Demangling
 import FlameGraph
 import FlameRender
 import FlamedLive
@@ -128,7 +129,7 @@ public final class DaemonState: @unchecked Sendable {
     public var currentConfig: DaemonConfig { lock.withLock { config } }
 
     /// The window (or its last `seconds`) as a tree, filtered by process, with its context.
-    public func snapshot(seconds: Double?, pids: [Int32]?, comm: String?, container: String? = nil) -> (tree: FlameTree, context: ProfileContext) {
+    public func snapshot(seconds: Double?, filter: ProcessFilter = ProcessFilter()) -> (tree: FlameTree, context: ProfileContext) {
         let now = MonotonicClock.now
         let wallNow = Date()
         return lock.withLock {
@@ -139,8 +140,7 @@ public final class DaemonState: @unchecked Sendable {
             }
             // A snapshot honours the stack cap even between maintenance passes.
             if window.distinctStacks > config.window.maxStacks { compactLocked() }
-            let keep = Self.processFilter(pids: pids, comm: comm, container: container)
-            let tree = window.snapshot(of: profile.tree, since: since, keepProcess: keep)
+            let tree = window.snapshot(of: profile.tree, since: since, filter: filter)
             let samples = tree.nodeValue.reduce(0, &+)
             var context = ProfileContext(events: [event], samples: samples, lost: profile.lost, throttled: profile.throttled)
             context.frequency = frequency
@@ -154,57 +154,11 @@ public final class DaemonState: @unchecked Sendable {
             context.windowStart = Self.utc(start)
             context.windowEnd = Self.utc(wallNow)
             context.capturedAt = Self.utc(wallNow)
-            if pids != nil || comm != nil || container != nil {
+            if !filter.keepsAll {
                 context.focusedEvent = nil
-                context.commandLine = "filtered: " + [pids.map { "pid " + $0.map(String.init).joined(separator: ",") }, comm.map { "comm " + $0 },
-                                                      container.map { "container " + $0 }]
-                    .compactMap { $0 }.joined(separator: ", ")
+                context.commandLine = "filtered: " + filter.summary
             }
             return (tree, context)
-        }
-    }
-
-    /// A process-node filter for `--pid`, `--comm` and `--container` (names are `comm (pid)`,
-    /// `comm (pid) [container ID]` for a process in a container, or `swapper`). A container
-    /// id matches by prefix either way (short or full, any case).
-    static func processFilter(pids: [Int32]?, comm: String?, container: String? = nil) -> (String) -> Bool {
-        /// Where `needle` last occurs in `text`.
-        func lastRange(of needle: String, in text: Substring) -> Range<Substring.Index>? {
-            let pattern = Array(needle)
-            var end = text.endIndex
-            while end > text.startIndex {
-                var start = end, matched = pattern.count
-                while matched > 0 && start > text.startIndex {
-                    let previous = text.index(before: start)
-                    guard text[previous] == pattern[matched - 1] else { break }
-                    start = previous
-                    matched -= 1
-                }
-                if matched == 0 { return start..<end }
-                end = text.index(before: end)
-            }
-            return nil
-        }
-        return { name in
-            var processComm = name, processPID: Int32 = 0
-            var label = Substring(name)
-            var processContainer: Substring?
-            if label.hasSuffix("]"), let open = lastRange(of: " [container ", in: label) {
-                processContainer = label[open.upperBound..<label.index(before: label.endIndex)]
-                label = label[..<open.lowerBound]
-            }
-            if label.hasSuffix(")"), let open = lastRange(of: " (", in: label) {
-                processComm = String(label[..<open.lowerBound])
-                processPID = Int32(label[open.upperBound..<label.index(before: label.endIndex)]) ?? 0
-            }
-            if let pids, !pids.contains(processPID) { return false }
-            if let comm, processComm != comm { return false }
-            if let container {
-                guard let processContainer else { return false }
-                let wanted = container.lowercased().prefix(processContainer.count)
-                guard !wanted.isEmpty, processContainer.lowercased().hasPrefix(wanted) else { return false }
-            }
-            return true
         }
     }
 

@@ -76,10 +76,10 @@ public struct RollingWindow: Sendable {
     }
 
     /// A new tree holding the window's samples from `since` on, built from `tree`'s paths;
-    /// `keepProcess` chooses process nodes (children of the root) by name.
-    public func snapshot(of tree: FlameTree, since: UInt64 = 0, keepProcess: (String) -> Bool = { _ in true }) -> FlameTree {
+    /// `filter` chooses process nodes (children of the root) by their identity.
+    public func snapshot(of tree: FlameTree, since: UInt64 = 0, filter: ProcessFilter = ProcessFilter()) -> FlameTree {
         let counts = counts(since: since)
-        var (result, mapped) = Self.copyPaths(of: counts.keys, from: tree, keepProcess: keepProcess)
+        var (result, mapped) = Self.copyPaths(of: counts.keys, from: tree, filter: filter)
         for (leaf, count) in counts where Int(leaf) < tree.nodeCount && mapped[Int(leaf)] != FlameTree.none {
             result.add(count, to: mapped[Int(leaf)])
         }
@@ -87,10 +87,10 @@ public struct RollingWindow: Sendable {
     }
 
     /// A new tree with the root-to-node paths of `nodes` copied from `tree` (children in
-    /// `tree`'s order), leaving out the processes `keepProcess` refuses; and each old node's
-    /// id in it (`FlameTree.none` for nodes not copied).
+    /// `tree`'s order, process nodes with their identities), leaving out the processes
+    /// `filter` refuses; and each old node's id in it (`FlameTree.none` for nodes not copied).
     static func copyPaths(of nodes: some Sequence<Int32>, from tree: FlameTree,
-                          keepProcess: (String) -> Bool = { _ in true }) -> (FlameTree, [Int32]) {
+                          filter: ProcessFilter = ProcessFilter()) -> (FlameTree, [Int32]) {
         var result = FlameTree()
         var mapped = [Int32](repeating: FlameTree.none, count: tree.nodeCount)
         mapped[0] = FlameTree.root
@@ -104,8 +104,10 @@ public struct RollingWindow: Sendable {
         }
         for node in 1..<tree.nodeCount where needed[node] {
             let parent = Int(tree.nodeParent[node])
-            guard mapped[parent] != FlameTree.none, parent != 0 || keepProcess(tree.name(of: Int32(node))) else { continue }
-            mapped[node] = result.child(of: mapped[parent], name: result.intern(tree.name(of: Int32(node))), kind: tree.nodeKind[node])
+            guard mapped[parent] != FlameTree.none, parent != 0 || filter.keeps(tree.processIdentities[Int32(node)]) else { continue }
+            let name = result.intern(tree.name(of: Int32(node)))
+            mapped[node] = parent == 0 ? result.copyProcessNode(Int32(node), of: tree, name: name)
+                : result.child(of: mapped[parent], name: name, kind: tree.nodeKind[node])
         }
         return (result, mapped)
     }

@@ -62,7 +62,7 @@ public final class SnapshotWriter: @unchecked Sendable {
     @discardableResult
     public func writeNow(reason: String) -> [String] {
         let config = state.currentConfig.snapshot
-        let (tree, context) = state.snapshot(window: nil, processes: .all)
+        let (tree, context) = state.snapshot(window: nil, processes: ProcessFilter())
         let stamp = Self.timestamp(Date())
         let safeHost = String(host.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" })
         var written: [String] = []
@@ -123,12 +123,12 @@ public final class SnapshotWriter: @unchecked Sendable {
 extension DaemonState {
     /// The window, or its last `window` (no more than the configured window), with only the
     /// processes `processes` keeps, and its context: the one place snapshot requests and the
-    /// snapshot writer reach `snapshot(seconds:pids:comm:container:)`.
-    func snapshot(window: Duration?, processes: SnapshotRequest.ProcessFilter) -> (tree: FlameTree, context: ProfileContext) {
+    /// snapshot writer reach `snapshot(seconds:filter:)`.
+    func snapshot(window: Duration?, processes: ProcessFilter) -> (tree: FlameTree, context: ProfileContext) {
         let seconds = window.map { requested in
             let bounded = min(requested, currentConfig.window.duration)
             return Double(bounded.components.seconds) + Double(bounded.components.attoseconds) / 1e18
         }
-        return snapshot(seconds: seconds, pids: processes.pids, comm: processes.comm, container: processes.container)
+        return snapshot(seconds: seconds, filter: processes)
     }
 }

@@ -1,20 +1,22 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Demangling
 import FlameGraph
 import FlameRender
-import FlamedReport
+import FlamedPipeline
 import FlamedSystem
 import Logging
 import PerfData
 import Symbolizer
 
-/// Live records folded into a flame tree: the symbolizer follows the processes (seeded
-/// from /proc, then kept current by MMAP2, COMM, FORK and EXIT records) and each sample
-/// becomes a path in the tree, exactly as `flamed report` builds it from perf.data.
+/// Live records folded into a flame tree through the same pipeline `flamed report` drives:
+/// the process model follows the processes (seeded from /proc, then kept current by MMAP2,
+/// COMM, FORK and EXIT records) and each sample becomes a path in the tree.
 public final class LiveProfile {
-    public private(set) var symbolizer: Symbolizer
-    private var builder: TreeBuilder
+    private var pipeline: Pipeline
+    /// Resolves addresses against the processes followed.
+    public var symbolizer: Symbolizer { pipeline.processes.symbolizer }
     private let kallsymsPath: String
     private let cacheDirectory: String?
     private let buildIDCache: String
@@ -23,7 +25,9 @@ public final class LiveProfile {
     public let demangle: DemangleStyle
     private let logger: Logger
     /// Forget a process's maps and names when it exits (long runs; its samples came first).
-    public var forgetsExitedProcesses = false
+    public var forgetsExitedProcesses = false {
+        didSet { pipeline.processes.forgetsExitedProcesses = forgetsExitedProcesses }
+    }
     public private(set) var samples: UInt64 = 0
     /// Records the kernel dropped (LOST) plus samples it dropped (LOST_SAMPLES).
     public private(set) var lost: UInt64 = 0
@@ -40,7 +44,7 @@ public final class LiveProfile {
     /// Samples left out by `containerFilter`.
     public private(set) var filtered: UInt64 = 0
 
-    public var tree: FlameTree { builder.tree }
+    public var tree: FlameTree { pipeline.aggregator.tree }
 
     /// Resident pages of mapped binaries above which they are dropped (read back from the
     /// page cache when a new name is needed), so large binaries do not hold memory.
@@ -58,37 +62,26 @@ public final class LiveProfile {
         self.demangle = demangle
         self.logger = logger
         var warnings: [String] = []
-        symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, cacheDirectory: cacheDirectory, buildIDCache: buildIDCache, demangle: demangle, logger: logger,
-                                         warnings: &warnings)
+        let symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, cacheDirectory: cacheDirectory, buildIDCache: buildIDCache,
+                                             demangle: demangle, files: LiveFiles(processes), logger: logger, warnings: &warnings)
         self.warnings = warnings
-        builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack)
-        attachProcesses()
+        pipeline = Self.makePipeline(symbolizer: symbolizer, tracker: processes, maxStack: maxStack, tree: FlameTree())
     }
 
-    /// Lets the symbolizer and the tree builder reach live processes: files are opened as
-    /// each process sees them (its root, map_files) and held; perf maps are found through
-    /// the process's root with its namespace pid; a containerized process's node is named
-    /// `comm (pid) [container ID]`.
-    private func attachProcesses() {
-        let processes = self.processes
-        symbolizer.fileOpener = { pid, path, start, end, identity in
-            processes.open(pid: pid, path: path, start: start, end: end, identity: identity)
-        }
-        symbolizer.perfMapLocator = { pid in processes.perfMapPath(pid: pid) }
-        symbolizer.rereadsPerfMaps = true
-        builder.processLabel = { pid in processes.container(of: pid).map { Self.containerLabel($0) } }
-        builder.frameCacheCapacity = Self.frameCacheCapacity
+    /// A pipeline that follows live processes, naming frames as they are first added.
+    private static func makePipeline(symbolizer: Symbolizer, tracker: ProcessFiles, maxStack: Int, tree: FlameTree) -> Pipeline {
+        var aggregator = StackAggregator(symbolizer: symbolizer, naming: .immediate, tree: tree)
+        aggregator.frameCacheCapacity = Self.frameCacheCapacity
+        return Pipeline(processes: ProcessModel(symbolizer: symbolizer, tracker: tracker), source: CallchainStackSource(maxStack: maxStack),
+                        aggregator: aggregator)
     }
 
-    /// Resolved callchain entries the tree builder keeps (at most about 2 MiB): a daemon
+    /// Resolved callchain entries the aggregator keeps (at most about 2 MiB): a daemon
     /// samples far fewer stacks a second than a report reads.
     static let frameCacheCapacity = 1 << 16
 
-    /// What follows `comm (pid)` in the node of a process in a container.
-    public static func containerLabel(_ container: ContainerID) -> String { " [container \(container.short)]" }
-
     private static func makeSymbolizer(kallsymsPath: String, cacheDirectory: String?, buildIDCache: String, demangle: DemangleStyle,
-                                       logger: Logger, warnings: inout [String]) -> Symbolizer {
+                                       files: SymbolFileProvider, logger: Logger, warnings: inout [String]) -> Symbolizer {
         var kernel: KernelSymbols?
         let loaded: KernelSymbols?
         if kallsymsPath == "/proc/kallsyms" {
@@ -107,30 +100,35 @@ public final class LiveProfile {
         } else {
             warnings.append("\(kallsymsPath) is not readable: kernel frames are [unknown]")
         }
-        let symbolizer = Symbolizer(kernel: kernel, buildIDs: [:], cacheDirectory: buildIDCache, logger: logger)
-        symbolizer.recordedOnRunningKernel = true
-        symbolizer.demangleStyle = demangle
+        var configuration = SymbolizerConfiguration(buildIDCache: buildIDCache, files: files)
+        configuration.kernel = kernel
+        configuration.demangle = demangle
         if kernel?.coverage != nil {
-            symbolizer.kernelReloader = { KallsymsCache.runningKernel(directory: cacheDirectory, fresh: true, logger: logger) }
+            configuration.kernelReloader = { KallsymsCache.runningKernel(directory: cacheDirectory, fresh: true, logger: logger) }
         }
+        let symbolizer = Symbolizer(configuration, logger: logger)
+        symbolizer.recordedOnRunningKernel = true
         return symbolizer
     }
 
     /// Continues with `tree` (a compacted copy of the current one) as the tree samples go to.
     public func replaceTree(_ tree: FlameTree) {
-        builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack, tree: tree)
-        attachProcesses()
+        rebuild(symbolizer: symbolizer, tree: tree)
     }
 
     /// Starts over with a fresh symbolizer, seeded from /proc, keeping the tree: bounds the
     /// symbol caches of a long run with process churn.
     public func rebuildSymbolizer() {
         var ignored: [String] = []
-        symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, cacheDirectory: cacheDirectory, buildIDCache: buildIDCache, demangle: demangle, logger: logger,
-                                         warnings: &ignored)
-        builder = TreeBuilder(symbolizer: symbolizer, maxStack: maxStack, tree: builder.tree)
-        attachProcesses()
+        rebuild(symbolizer: Self.makeSymbolizer(kallsymsPath: kallsymsPath, cacheDirectory: cacheDirectory, buildIDCache: buildIDCache,
+                                                demangle: demangle, files: LiveFiles(processes), logger: logger, warnings: &ignored),
+                tree: tree)
         seed(processes: ProcFS.ids())
+    }
+
+    private func rebuild(symbolizer: Symbolizer, tree: FlameTree) {
+        pipeline = Self.makePipeline(symbolizer: symbolizer, tracker: processes, maxStack: maxStack, tree: tree)
+        pipeline.processes.forgetsExitedProcesses = forgetsExitedProcesses
     }
 
     /// Tells the symbolizer about processes that were running before sampling started,
@@ -149,37 +147,34 @@ public final class LiveProfile {
         }
     }
 
-    /// Acts at once on a record seen by the sampler's side band (`Sampler.onSideband`), before
-    /// it is applied in time order: a new mapping's file is opened and held, and a process that
-    /// called exec is looked at again (it may have entered namespaces or a container), while
-    /// the process and the file still exist. So a process that exits soon, or a binary that
-    /// is then deleted or replaced, still resolves.
-    public func prepare(_ record: PerfRecord) {
-        Self.prepare(record, processes)
-    }
-
-    /// `prepare`, callable from any thread (the sampler's side-band thread).
+    /// Acts at once on a record seen by the sampler's side band (`Sampler.onSideband`), from
+    /// any thread, before the record is applied in time order: a new mapping's file is opened
+    /// and held, and a process that called exec is looked at again (it may have entered
+    /// namespaces or a container), while the process and the file still exist. So a process
+    /// that exits soon, or a binary that is then deleted or replaced, still resolves.
     public var sidebandHandler: @Sendable (PerfRecord) -> Void {
         let processes = self.processes
-        return { Self.prepare($0, processes) }
-    }
-
-    private static func prepare(_ record: PerfRecord, _ processes: ProcessFiles) {
-        switch record {
-        case .mmap(let map):
-            guard !map.isKernel, map.inode != 0, map.filename.hasPrefix("/"), !map.filename.hasPrefix("/memfd:") else { return }
-            processes.hold(pid: map.pid, path: map.filename, start: map.start, end: map.start &+ map.length,
-                           identity: MappingIdentity(major: map.major, minor: map.minor, inode: map.inode))
-        case .comm(let comm) where comm.isExec:
-            processes.refresh(comm.pid)
-        default:
-            break
+        return { record in
+            switch record {
+            case .mmap(let map):
+                guard !map.isKernel, map.inode != 0, map.filename.hasPrefix("/"), !map.filename.hasPrefix("/memfd:") else { return }
+                processes.hold(pid: map.pid, path: map.filename, start: map.start, end: map.start &+ map.length,
+                               identity: MappingIdentity(major: map.major, minor: map.minor, inode: map.inode))
+            case .comm(let comm) where comm.isExec:
+                processes.refresh(comm.pid)
+            default:
+                break
+            }
         }
     }
 
     /// Applies one record, in time order; for a sample, returns the tree node it ended on.
     @discardableResult
     public func apply(_ record: PerfRecord) -> Int32? {
+        if let processRecord = ProcessRecord(record) {
+            pipeline.apply(processRecord)
+            return nil
+        }
         switch record {
         case .sample(let sample):
             if let wanted = containerFilter, !(processes.container(of: sample.pid)?.matches(wanted) ?? false) {
@@ -194,32 +189,13 @@ public final class LiveProfile {
                 if firstSampleTime == nil { firstSampleTime = sample.time }
                 lastSampleTime = sample.time
             }
-            return builder.add(sample, weight: 1)
-        case .mmap(let map):
-            symbolizer.mmap(pid: map.pid, start: map.start, length: map.length, pageOffset: map.pageOffset,
-                            filename: map.filename, buildID: map.buildID, isKernel: map.isKernel,
-                            identity: map.inode != 0 ? MappingIdentity(major: map.major, minor: map.minor, inode: map.inode) : nil)
-        case .comm(let comm):
-            if comm.isExec { processes.refresh(comm.pid) }
-            symbolizer.comm(pid: comm.pid, tid: comm.tid, name: comm.name)
-            builder.forget(tid: comm.tid)
-        case .fork(let task):
-            symbolizer.fork(pid: task.pid, parentPID: task.parentPID, tid: task.tid, parentTID: task.parentTID)
-            builder.forget(tid: task.tid)
-            if task.pid != task.parentPID { processes.noteFork(child: task.pid, parent: task.parentPID) }
-        case .exit(let task):
-            symbolizer.exit(pid: task.pid, tid: task.tid)
-            if forgetsExitedProcesses {
-                symbolizer.forget(pid: task.pid, tid: task.tid, wholeProcess: task.pid == task.tid)
-                builder.forget(tid: task.tid)
-                if task.pid == task.tid { processes.forget(task.pid) }
-            }
+            return sample.withSample { pipeline.add($0) }
         case .lost(let count), .lostSamples(let count):
             lost += count
         case .throttle(let isThrottle):
             if isThrottle { throttled += 1 }
-        case .ksymbol(let symbol):
-            symbolizer.ksymbol(address: symbol.address, length: symbol.length, name: symbol.name, unregister: symbol.isUnregister)
+        case .mmap, .comm, .fork, .exit, .ksymbol:
+            break  // process records, applied above
         }
         return nil
     }
@@ -243,4 +219,32 @@ public final class LiveProfile {
         context.lastSampleTime = lastSampleTime
         return context
     }
+}
+
+/// The live process model's tracker: containers from each process's cgroup, files held
+/// while the process lives.
+extension ProcessFiles: ProcessTracker {
+    public func containerID(of pid: Int32) -> String? { container(of: pid)?.full }
+    public func processExecuted(_ pid: Int32) { refresh(pid) }
+    public func processForked(child: Int32, parent: Int32) { noteFork(child: child, parent: parent) }
+    public func processExited(_ pid: Int32) { forget(pid) }
+}
+
+/// The files of live processes, reached as each process sees them: a mapping's file is
+/// opened through the process's root or `map_files` and held, its perf map is found through
+/// its root with its namespace pid and read again as it grows.
+final class LiveFiles: SymbolFileProvider {
+    private let processes: ProcessFiles
+
+    init(_ processes: ProcessFiles) {
+        self.processes = processes
+    }
+
+    func heldFile(pid: Int32, path: String, start: UInt64, end: UInt64, identity: MappingIdentity?) -> PinnedFile? {
+        processes.open(pid: pid, path: path, start: start, end: end, identity: identity)
+    }
+
+    func perfMapPath(pid: Int32) -> String? { processes.perfMapPath(pid: pid) }
+
+    var rereadsPerfMaps: Bool { true }
 }

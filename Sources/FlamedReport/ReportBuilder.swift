@@ -1,6 +1,8 @@
+import Demangling
 import FlameGraph
 import FlameRender
 import FlamedCollections
+import FlamedPipeline
 import FlamedSystem
 import Logging
 import PerfData
@@ -16,8 +18,8 @@ public struct ReportOptions: Sendable {
     public var comm: String?
     /// A kallsyms file to use instead of the build-id cache or /proc/kallsyms.
     public var kallsymsPath: String?
-    /// Weight samples by their period instead of counting them.
-    public var weightByPeriod = false
+    /// What a sample weighs: one, or its period (`--weight period`).
+    public var weight = WeightPolicy.samples
     /// Most frames taken from one callchain, as perf's `--max-stack` (127 by default).
     public var maxStack = 127
     /// perf's build-id cache directory.
@@ -74,20 +76,12 @@ public struct ReportBuilder {
         let start = clock.now
         let symbolized = try symbolize(reader, warnings: &warnings, progress: progress)
         let read = clock.now
-        let tree: FlameTree
-        var named = read
-        if symbolized.workers.isEmpty {
-            tree = symbolized.tree
-        } else {
-            // The workers' frames are named now, on every CPU, and their trees merged by name.
-            let names = TreeMerge.names(of: symbolized.workers, threads: ProcFS.onlineCPUs().count)
-            named = clock.now
-            tree = TreeMerge.merge(symbolized.workers.map { ($0.tree, $0.order) }, names: names)
-        }
+        // Frames are named now, on every CPU, and the workers' trees merged by name.
+        let tree = TreeNaming.finish(symbolized.parts, threads: ProcFS.onlineCPUs().count)
         let merged = clock.now
         func milliseconds(_ duration: Duration) -> String { String(duration / .milliseconds(1)) }
         logger.debug("report phases (ms)", metadata: [
-            "read": "\(milliseconds(read - start))", "name": "\(milliseconds(named - read))", "merge": "\(milliseconds(merged - named))",
+            "read": "\(milliseconds(read - start))", "name and merge": "\(milliseconds(merged - read))",
         ])
         warnings.append(contentsOf: reader.warnings)
         if reader.unknownIDSamples > 0 {
@@ -104,19 +98,15 @@ public struct ReportBuilder {
         }
         var report = Report(tree: tree, context: context, warnings: warnings)
         report.samplesPerThread = symbolized.samplesPerThread
-        logger.debug("samples by thread", metadata: ["counts": "\(report.samplesPerThread)", "moved": "\(symbolized.processesMoved)"])
+        logger.debug("samples by thread", metadata: ["counts": "\(report.samplesPerThread)"])
         return report
     }
 
-    /// What reading the records gave: the tree (one thread) or what each worker built, and
-    /// the counts for the context.
+    /// What reading the records gave: the tree of each aggregator (one, or each worker's),
+    /// and the counts for the context.
     private struct Symbolized {
-        /// The tree of a report on one thread.
-        var tree = FlameTree()
-        /// What each worker built, in parallel.
-        var workers: [ReportWorker.Result] = []
+        var parts: [TreePart] = []
         var samplesPerThread: [Int] = []
-        var processesMoved = 0
         var samples: UInt64 = 0, lost: UInt64 = 0, throttled: UInt64 = 0
         var firstTime: UInt64 = .max, lastTime: UInt64 = 0
     }
@@ -129,23 +119,28 @@ public struct ReportBuilder {
         let symbolCache = SymbolCache(capacity: SymbolCache.shared.capacity)
         var buildIDs: [String: [UInt8]] = [:]
         for entry in reader.header.buildIDs where !entry.isKernel { buildIDs[entry.filename] = entry.buildID }
-        func makeSymbolizer() -> Symbolizer {
-            let symbolizer = Symbolizer(kernel: kernel, buildIDs: buildIDs, cacheDirectory: options.buildIDCache, logger: logger)
-            symbolizer.demangleStyle = options.demangle
-            symbolizer.symbolCache = symbolCache
+        func makePipeline() -> Pipeline {
+            var configuration = SymbolizerConfiguration(buildIDCache: options.buildIDCache)
+            configuration.kernel = kernel
+            configuration.buildIDs = buildIDs
+            configuration.demangle = options.demangle
+            configuration.symbolCache = symbolCache
             if kernel?.coverage != nil {
                 let directory = options.cacheDirectory, logger = self.logger
-                symbolizer.kernelReloader = { KallsymsCache.runningKernel(directory: directory, fresh: true, logger: logger) }
+                configuration.kernelReloader = { KallsymsCache.runningKernel(directory: directory, fresh: true, logger: logger) }
             }
-            return symbolizer
+            let symbolizer = Symbolizer(configuration, logger: logger)
+            var aggregator = StackAggregator(symbolizer: symbolizer, weight: options.weight, naming: .deferred)
+            aggregator.cachesStacks = false
+            return Pipeline(processes: ProcessModel(symbolizer: symbolizer), source: CallchainStackSource(maxStack: options.maxStack),
+                            aggregator: aggregator)
         }
-        let symbolizer = makeSymbolizer()
-        var builder = TreeBuilder(symbolizer: symbolizer, maxStack: options.maxStack)
+        var pipeline = makePipeline()
+        let symbolizer = pipeline.processes.symbolizer
         // In parallel, this thread only reads, and two workers symbolize: each takes whole
         // processes. Were this thread to take processes too, a dominant one landing here
         // would be symbolized and read on one CPU while the other idled.
-        let workers = threadCount(reader) > 1
-            ? (0..<2).map { _ in ReportWorker(symbolizer: makeSymbolizer(), maxStack: options.maxStack) } : []
+        let workers = threadCount(reader) > 1 ? (0..<2).map { _ in ReportWorker(pipeline: makePipeline()) } : []
         // With workers both CPUs already symbolize (and load tables); a prefetch thread
         // would only compete with them.
         if workers.isEmpty { symbolizer.prefetch(reader.header.buildIDs.filter { !$0.isKernel }.map(\.filename)) }
@@ -154,7 +149,7 @@ public struct ReportBuilder {
         /// Applies `record` here (in parallel, only thread names, for `--comm`) and, in order
         /// with the samples, on every worker.
         func apply(_ record: ProcessRecord) {
-            if workers.isEmpty || record.namesThreads { record.apply(to: symbolizer, builder: &builder) }
+            if workers.isEmpty || record.namesThreads { pipeline.apply(record) }
             for index in workers.indices {
                 batches[index].items.append(.process(record))
                 if batches[index].isFull { send(index) }
@@ -182,47 +177,37 @@ public struct ReportBuilder {
                 firstTime = min(firstTime, sample.time)
                 lastTime = max(lastTime, sample.time)
             }
-            let weight = options.weightByPeriod ? sample.period : 1
             if !workers.isEmpty {
                 let index = assignment.take(pid: sample.pid)
-                batches[index].append(sample, weight: weight, sequence: samples)
+                batches[index].append(sample, sequence: samples)
                 if batches[index].isFull { send(index) }
                 return
             }
             Self.boundFilePages(symbolizer, samples: Int(samples))
-            builder.sampleSequence = samples
-            builder.add(sample, weight: weight)
+            pipeline.aggregator.sampleSequence = samples
+            pipeline.add(sample)
         }) { record in
+            if let processRecord = ProcessRecord(record) {
+                apply(processRecord)
+                return
+            }
             switch record {
-            case .sample:
-                break  // samples go to the closure above
-            case .mmap(let map):
-                apply(.mmap(map))
-            case .comm(let comm):
-                apply(.comm(comm))
-            case .fork(let task):
-                apply(.fork(task))
-            case .exit(let task):
-                apply(.exit(task))
-            case .lost(let count):
-                lost += count
-            case .lostSamples(let count):
+            case .lost(let count), .lostSamples(let count):
                 lost += count
             case .throttle(let isThrottle):
                 if isThrottle { throttled += 1 }
-            case .ksymbol(let symbol):
-                apply(.ksymbol(symbol))
+            case .sample, .mmap, .comm, .fork, .exit, .ksymbol:
+                break  // samples go to the closure above, process records to `apply`
             }
         }
         var result = Symbolized(samples: samples, lost: lost, throttled: throttled, firstTime: firstTime, lastTime: lastTime)
         if workers.isEmpty {
-            result.tree = builder.tree
+            result.parts = [pipeline.aggregator.part()]
             result.samplesPerThread = [Int(samples)]
         } else {
             for index in workers.indices { send(index) }
-            result.workers = workers.map { $0.finish() }
+            result.parts = workers.map { $0.finish() }
             result.samplesPerThread = assignment.samples
-            result.processesMoved = assignment.moves
         }
         return result
     }
@@ -315,7 +300,7 @@ public struct ReportBuilder {
 
     private func makeContext(_ reader: PerfDataReader, selected: Set<Int>) -> ProfileContext {
         let header = reader.header
-        var context = ProfileContext(events: reader.attrs.map(\.name), weight: options.weightByPeriod ? "period" : "samples")
+        var context = ProfileContext(events: reader.attrs.map(\.name), weight: options.weight.unit)
         context.hostname = header.hostname
         context.osRelease = header.osRelease
         context.arch = header.arch

@@ -4,7 +4,7 @@ import FlamedCollections
 /// the worker that took fewer samples lately; every `window` samples, if one worker took
 /// far more than the other, one of its processes moves over: the one whose move evens the
 /// two out best. A process moves at most once, so its samples form at most two runs, one per
-/// worker, and `TreeMerge.merge` puts its subtree back together in first-seen order.
+/// worker, and `TreeNaming.merge` puts its subtree back together in first-seen order.
 struct WorkerAssignment {
     /// Samples between two looks at the balance.
     static let window = 4096

@@ -110,9 +110,6 @@ public struct ByteView: @unchecked Sendable {
         return String(decoding: UnsafeRawBufferPointer(start: base + offset, count: length), as: UTF8.self)
     }
 
-    /// Whether two views share the same underlying bytes.
-    public func sharesStorage(with other: ByteView) -> Bool { storage === other.storage }
-
     /// Drops the resident pages of `[offset, offset+length)` if the view maps a file; they
     /// are read back from the file if touched again. Does nothing for memory that is not a
     /// file mapping, where dropping pages would lose data.
@@ -147,6 +144,12 @@ public struct BorrowedBytes {
     @usableFromInline init(base: UnsafeRawPointer?, count: Int) {
         self.base = base
         self.count = count
+    }
+
+    /// A window onto `buffer`, which must outlive it (for example a batch's callchain
+    /// entries lent for one call).
+    public init(_ buffer: UnsafeRawBufferPointer) {
+        self.init(base: buffer.baseAddress, count: buffer.count)
     }
 
     @inlinable @inline(__always)

@@ -95,27 +95,16 @@ public struct PerfEvent: ~Copyable {
 
     public func enable() -> Result<Void, Errno> { Self.check(flamed_shim_perf_enable(fd)) }
     public func disable() -> Result<Void, Errno> { Self.check(flamed_shim_perf_disable(fd)) }
-    public func reset() -> Result<Void, Errno> { Self.check(flamed_shim_perf_reset(fd)) }
 
     /// Sends this event's records to `target`'s ring (both must be on the same CPU).
     public func setOutput(to target: borrowing PerfEvent) -> Result<Void, Errno> {
         Self.check(flamed_shim_perf_set_output(fd, target.fd))
     }
 
-    /// The id the kernel puts in this event's samples.
-    public func id() -> Result<UInt64, Errno> {
-        var id: UInt64 = 0
-        guard flamed_shim_perf_event_id(fd, &id) == 0 else { return .failure(Errno(rawValue: Glibc.errno)) }
-        return .success(id)
-    }
-
     private static func check(_ status: Int32) -> Result<Void, Errno> {
         status == 0 ? .success(()) : .failure(Errno(rawValue: Glibc.errno))
     }
 }
-
-/// The size of `perf_event_attr` flamed's kernel headers define.
-public var perfEventAttrSize: UInt32 { flamed_shim_perf_attr_size() }
 
 /// The system's page size, from sysconf.
 public let systemPageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))

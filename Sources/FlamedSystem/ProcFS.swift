@@ -39,16 +39,6 @@ public enum ProcFS {
         return text.hasSuffix("\n") ? String(text.dropLast()) : text
     }
 
-    /// The thread-group id (process id) of thread `tid`, from its status file.
-    public static func processID(ofThread tid: Int32) -> Int32? {
-        guard case .success(let bytes) = FileReader.map(path: "/proc/\(tid)/status") else { return nil }
-        let text = bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
-        for line in text.split(separator: "\n") where line.hasPrefix("Tgid:") {
-            return Int32(line.dropFirst(5).trimmingCharacters(in: " \t"))
-        }
-        return nil
-    }
-
     /// The executable mappings of `pid` (kernel threads have none).
     public static func executableMappings(pid: Int32) -> [ProcMapping] {
         guard case .success(let bytes) = FileReader.map(path: "/proc/\(pid)/maps") else { return [] }

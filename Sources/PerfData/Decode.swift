@@ -141,18 +141,16 @@ extension RecordDecoding {
         return decoded
     }
 
-    /// Decodes a SAMPLE (`record` spans exactly its header and body) into a `Sample` that
+    /// Decodes a SAMPLE (`record` spans exactly its header and body) into a record that
     /// keeps its bytes; nil when its event id is unknown (counted).
-    func decodeSample(_ record: ByteView, misc: UInt16, fileOffset: Int) throws -> Sample? {
-        guard let fields = try decodeSample(borrowing: record.borrowed, misc: misc, fileOffset: fileOffset) else { return nil }
-        return Sample(attrIndex: fields.attrIndex, pid: fields.pid, tid: fields.tid, time: fields.time, ip: fields.ip,
-                      period: fields.period, cpu: fields.cpu, cpumode: fields.cpumode,
-                      callchain: fields.callchain.map { Callchain(view: record.slice(fields.callchainOffset, $0.count * 8)!, count: $0.count) })
+    func decodeSample(_ record: ByteView, misc: UInt16, fileOffset: Int) throws -> SampleRecord? {
+        guard let sample = try decodeSample(borrowing: record.borrowed, misc: misc, fileOffset: fileOffset) else { return nil }
+        return SampleRecord(bytes: record, sample: sample)
     }
 
     /// Decodes a SAMPLE in place (`record` spans exactly its header and body); nil when its
     /// event id is unknown (counted).
-    func decodeSample(borrowing record: BorrowedBytes, misc: UInt16, fileOffset: Int) throws -> BorrowedSample? {
+    func decodeSample(borrowing record: BorrowedBytes, misc: UInt16, fileOffset: Int) throws -> Sample? {
         let size = record.count
         var attrIndex = 0
         let layouts = self.layouts
@@ -175,7 +173,7 @@ extension RecordDecoding {
             p += 8
             return value
         }
-        var sample = BorrowedSample(attrIndex: attrIndex, pid: -1, tid: -1, time: 0, ip: 0, period: 1, cpu: 0,
+        var sample = Sample(attrIndex: attrIndex, pid: -1, tid: -1, time: 0, ip: 0, period: 1, cpu: 0,
                                     cpumode: misc & RecordMisc.cpumodeMask, callchain: nil)
         if type & SampleFormat.identifier != 0 { _ = try next("IDENTIFIER") }
         if type & SampleFormat.ip != 0 { sample.ip = try next("IP") }
@@ -217,8 +215,7 @@ extension RecordDecoding {
             guard count <= UInt64(room) else {
                 throw PerfDataError(.badSample, offset: fileOffset, "callchain of \(count) entries needs \(count &* 8) bytes, \(size - p) left")
             }
-            sample.callchain = BorrowedCallchain(words: record.slice(p, Int(count) * 8)!, count: Int(count))
-            sample.callchainOffset = p
+            sample.callchain = Callchain(words: record.slice(p, Int(count) * 8)!, count: Int(count))
         }
         return sample
     }

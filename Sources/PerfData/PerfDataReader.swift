@@ -201,7 +201,7 @@ public final class PerfDataReader: RecordDecoding {
     /// lent as it is decoded, read in place and valid only during the call, without being
     /// wrapped in a `PerfRecord` or counting a reference to its bytes, which a report does a
     /// hundred thousand times.
-    public func readRecords(progress: ((Int, Int) -> Void)? = nil, samples: (BorrowedSample) throws -> Void,
+    public func readRecords(progress: ((Int, Int) -> Void)? = nil, samples: (Sample) throws -> Void,
                             _ handler: (PerfRecord) throws -> Void) throws {
         try withoutActuallyEscaping(samples) { samples in
             sampleHandler = samples
@@ -211,7 +211,7 @@ public final class PerfDataReader: RecordDecoding {
     }
 
     /// Where samples go while `readRecords(progress:samples:_:)` runs.
-    private var sampleHandler: ((BorrowedSample) throws -> Void)?
+    private var sampleHandler: ((Sample) throws -> Void)?
 
     /// Reads every record and calls `handler` for each kernel record in time order.
     /// `progress` is called now and then with (bytes done, bytes total).

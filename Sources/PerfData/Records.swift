@@ -1,6 +1,12 @@
 import FlamedSystem
 
-/// A decoded SAMPLE record (the fields flame graphs need).
+/// A decoded SAMPLE: the fields flame graphs need, with the callchain read in place.
+///
+/// It is the one sample type of flamed, whatever the source (a perf.data file, a live ring
+/// buffer, a batch handed to a report worker). It is lent: valid only while the bytes it
+/// reads from live, which is the call it is handed to (`PerfDataReader.readRecords`) or the
+/// life of the `SampleRecord` that holds it. Holding no references, it costs no reference
+/// counting to pass on.
 public struct Sample {
     /// Index of the event in `PerfDataReader.attrs`.
     public var attrIndex: Int
@@ -14,59 +20,39 @@ public struct Sample {
     public var cpumode: UInt16
     /// Raw callchain entries, context markers included, leaf first.
     public var callchain: Callchain?
+
+    public init(attrIndex: Int = 0, pid: Int32, tid: Int32, time: UInt64, ip: UInt64, period: UInt64 = 1, cpu: UInt32 = 0,
+                cpumode: UInt16, callchain: Callchain?) {
+        self.attrIndex = attrIndex
+        self.pid = pid
+        self.tid = tid
+        self.time = time
+        self.ip = ip
+        self.period = period
+        self.cpu = cpu
+        self.cpumode = cpumode
+        self.callchain = callchain
+    }
 }
 
-/// The raw entries of a sample's callchain, read on demand from the record bytes.
+/// The raw entries of a sample's callchain, in place: valid as long as its sample.
 public struct Callchain {
-    @usableFromInline let view: ByteView
-    /// Number of entries, context markers included.
-    public let count: Int
-
-    /// Entry `index` (0 is the leaf end).
-    @inlinable @inline(__always)
-    public subscript(index: Int) -> UInt64 { view.u64(index &* 8) ?? 0 }
-
-    /// The entries as an array.
-    public var entries: [UInt64] { (0..<count).map { self[$0] } }
-
-    /// Replaces the contents of `buffer` with the entries (no allocation once it is large enough).
-    public func copy(into buffer: inout [UInt64]) { borrowed.copy(into: &buffer) }
-
-    /// Appends the entries to `buffer`.
-    public func append(to buffer: inout [UInt64]) { borrowed.append(to: &buffer) }
-
-    private var borrowed: BorrowedCallchain { BorrowedCallchain(words: view.borrowed, count: count) }
-}
-
-/// A decoded SAMPLE as the perf.data reader lends it to a report: the fields of `Sample`,
-/// with the callchain read in place from the reader's buffer. It is valid only during the
-/// call it is handed to (the buffer of compressed data may go afterwards); `Sample` is the
-/// kind to keep. Holding no references, it costs no reference counting to pass on.
-public struct BorrowedSample {
-    public var attrIndex: Int
-    public var pid: Int32
-    public var tid: Int32
-    public var time: UInt64
-    public var ip: UInt64
-    public var period: UInt64
-    public var cpu: UInt32
-    /// `misc & PERF_RECORD_MISC_CPUMODE_MASK`.
-    public var cpumode: UInt16
-    /// Raw callchain entries, context markers included, leaf first.
-    public var callchain: BorrowedCallchain?
-    /// Where the callchain entries start in the record, in bytes.
-    var callchainOffset = 0
-}
-
-/// The raw entries of a `BorrowedSample`'s callchain, in place: valid as long as the sample.
-public struct BorrowedCallchain {
     @usableFromInline let words: BorrowedBytes
     /// Number of entries, context markers included.
     public let count: Int
 
+    /// The `count` entries at the start of `words` (which must hold them).
+    public init(words: BorrowedBytes, count: Int) {
+        self.words = words
+        self.count = count
+    }
+
     /// Entry `index` (0 is the leaf end).
     @inlinable @inline(__always)
     public subscript(index: Int) -> UInt64 { words.u64(index &* 8) ?? 0 }
+
+    /// The entries as an array.
+    public var entries: [UInt64] { (0..<count).map { self[$0] } }
 
     /// Replaces the contents of `buffer` with the entries (no allocation once it is large enough).
     public func copy(into buffer: inout [UInt64]) {
@@ -80,6 +66,26 @@ public struct BorrowedCallchain {
             for position in 0..<count { buffer.append(self[position]) }
         }
     }
+}
+
+/// A SAMPLE record that keeps its bytes, as live sampling queues it: its `Sample` stays
+/// valid as long as the record does. Its fields read as the sample's (`record.pid`).
+@dynamicMemberLookup
+public struct SampleRecord {
+    private let bytes: ByteView
+    private let sample: Sample
+
+    init(bytes: ByteView, sample: Sample) {
+        self.bytes = bytes
+        self.sample = sample
+    }
+
+    /// Lends the sample to `body`, keeping its bytes alive meanwhile.
+    public func withSample<R>(_ body: (Sample) throws -> R) rethrows -> R {
+        try withExtendedLifetime(bytes) { try body(sample) }
+    }
+
+    public subscript<T>(dynamicMember field: KeyPath<Sample, T>) -> T { sample[keyPath: field] }
 }
 
 /// An MMAP or MMAP2 record: a file (or anonymous memory) mapped into a process.
@@ -134,7 +140,7 @@ public struct KSymbolRecord: Sendable {
 
 /// A record delivered to the consumer, in time order.
 public enum PerfRecord {
-    case sample(Sample)
+    case sample(SampleRecord)
     case mmap(MmapRecord)
     case comm(CommRecord)
     case fork(TaskRecord)

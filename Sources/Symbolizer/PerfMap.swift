@@ -38,15 +38,16 @@ final class PerfMap {
 
     /// Reads what is new in the file if it changed since it was last read (and the last
     /// look was at least `checkInterval` ago); returns whether entries changed. Without
-    /// `rereading`, only the first call reads.
-    func refresh(now: UInt64, rereading: Bool = true, intern: (String) -> Int32) -> Bool {
+    /// `files.rereadsPerfMaps`, only the first call reads.
+    func refresh(now: UInt64, files: SymbolFileProvider, intern: (String) -> Int32) -> Bool {
+        let rereading = files.rereadsPerfMaps
         guard let path else { return false }
         if checked && !rereading { return false }
         if checked && now &- lastCheck < (file == nil ? Self.absentCheckInterval : Self.checkInterval) { return false }
         checked = true
         lastCheck = now
         // Gone (deleted at exit, or its process's root with it): keep what was read.
-        guard let current = FileStamp(path: path) else { return false }
+        guard let current = files.perfMapStamp(path) else { return false }
         if let file, file == current { return false }
         var from = consumed
         var changed = false
@@ -62,7 +63,7 @@ final class PerfMap {
             frames.removeAll()
         }
         file = current
-        guard Int(current.size) > from, case .success(let bytes) = FileReader.map(path: path) else { return changed }
+        guard Int(current.size) > from, let bytes = files.perfMapContents(path) else { return changed }
         var added: [(start: UInt64, end: UInt64, frame: Int32)] = []
         bytes.withUnsafeBytes { raw in
             let count = raw.count

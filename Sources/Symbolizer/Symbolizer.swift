@@ -1,3 +1,4 @@
+import Demangling
 import Dispatch
 import FlamedCollections
 import FlamedSystem
@@ -117,12 +118,13 @@ public final class Symbolizer {
 
     private let logger: Logger
     private let cacheDirectory: String
+    /// Where the files come from.
+    private let files: SymbolFileProvider
     private var kernel: KernelSymbols?
     /// Every kernel table frames were taken from, by first frame id: the one in use is last.
     private var kernelTables: [(base: Int32, table: SymbolTable)] = []
-    /// Reads the kernel's symbols afresh, for an address that a cached table does not
-    /// cover (see `KernelSymbols.coverage`); used at most once.
-    public var kernelReloader: (() -> KernelSymbols?)?
+    /// Reads the kernel's symbols afresh once (see `SymbolizerConfiguration.kernelReloader`).
+    private var kernelReloader: (() -> KernelSymbols?)?
     private var kernelRelocation: UInt64 = 0
     private var kernelCache = IntMap(capacity: 256)
     private var dsos: [String: DSO] = [:]
@@ -135,9 +137,8 @@ public final class Symbolizer {
     private var comms: [Int32: String] = [:]
     private var nextFrame: Int32 = 2
     private var owners: [(base: Int32, dso: DSO?)] = []
-    /// Where loaded symbol tables come from and are kept (shared by symbolizers); set it
-    /// before the first MMAP to use another.
-    public var symbolCache = SymbolCache.shared
+    /// Where loaded symbol tables come from and are kept (shared by symbolizers).
+    let symbolCache: SymbolCache
     /// The frame base of each symbol table given frame ids, by `LoadedSymbols.identity`:
     /// mappings of one file under many paths share their frame ids.
     private var frameBases: [String: Int32] = [:]
@@ -150,23 +151,12 @@ public final class Symbolizer {
     private var kernelFrameBase: Int32 = 2
     /// Whether the recording was made on the running kernel, so that its `[vdso]` is ours.
     public var recordedOnRunningKernel = false
-    /// How user-space names are demangled (`--demangle`); set it before the first `name(of:)`.
-    public var demangleStyle: DemangleStyle = .perf
-    /// Where process `pid`'s perf map is: `/tmp/perf-PID.map`, as perf reads it. Live modes
-    /// find it through the process's root with its namespace pid. Nil: it has none.
-    public var perfMapLocator: (Int32) -> String? = { "/tmp/perf-\($0).map" }
-    /// Live modes: a JIT's perf map grows while it runs, so an address it could not name
-    /// makes the map be read again (at most every `PerfMap.checkInterval`). Off, each map is
-    /// read once, when first needed, as perf reads them at report time.
-    public var rereadsPerfMaps = false
+    /// How user-space names are demangled.
+    private let demangleStyle: DemangleStyle
     /// The time of the sample being resolved (CLOCK_MONOTONIC ns, as live events are
     /// stamped), or 0. Perf maps are looked at again by it, so that a process with unnamed
     /// code costs no clock read per sample.
     public var sampleTime: UInt64 = 0
-    /// Live modes: opens and holds the file a mapping was made from, as the process sees it
-    /// (pid, path, start, end, device and inode), so that it resolves after the process
-    /// exits or the file is deleted or replaced. See `ProcessFiles.open`.
-    public var fileOpener: ((Int32, String, UInt64, UInt64, MappingIdentity?) -> PinnedFile?)?
     /// Frame ids of JIT code (named from perf maps), by name.
     private var jitFrames: [String: Int32] = [:]
     private var jitFrameIDs = Set<Int32>()
@@ -178,12 +168,15 @@ public final class Symbolizer {
     /// every `generation(pid:)`.
     public private(set) var changeCount: UInt64 = 0
 
-    /// Creates a symbolizer. `kernel` comes from kallsyms; `buildIDs` from the file's
-    /// BUILD_ID feature (path → id); `cacheDirectory` is perf's build-id cache (~/.debug).
-    public init(kernel: KernelSymbols?, buildIDs: [String: [UInt8]], cacheDirectory: String, logger: Logger) {
-        self.kernel = kernel
-        self.buildIDs = buildIDs
-        self.cacheDirectory = cacheDirectory
+    /// Creates a symbolizer set up by `configuration`.
+    public init(_ configuration: SymbolizerConfiguration, logger: Logger) {
+        kernel = configuration.kernel
+        kernelReloader = configuration.kernelReloader
+        buildIDs = configuration.buildIDs
+        cacheDirectory = configuration.buildIDCache
+        files = configuration.files
+        symbolCache = configuration.symbolCache
+        demangleStyle = configuration.demangle
         self.logger = logger
         if let kernel { useKernel(kernel) }
         comms[0] = "swapper"
@@ -222,21 +215,21 @@ public final class Symbolizer {
         }
         let isAnonymous = filename.hasPrefix("//anon") || filename == "[heap]" || filename == "[stack]" || filename.isEmpty
             || filename.hasPrefix("/memfd:") || filename.hasPrefix("[anon")
-        let opener = fileOpener
         let dso = isAnonymous ? nil : dso(filename, recordedBuildID: buildID, identity: identity,
-                                          pin: opener.map { open in { open(pid, filename, start, start &+ length, identity) } }).dso
+                                          pin: { [files] in files.heldFile(pid: pid, path: filename, start: start, end: start &+ length, identity: identity) }).dso
         space(pid).insert(Mapping(start: start, end: start &+ length, pageOffset: pageOffset, dso: dso), generation: nextGeneration)
         nextGeneration &+= 1
     }
 
     /// The one DSO for a file and build id (from the MMAP2 record, else the BUILD_ID list),
     /// created on first use.
-    /// Live modes (`pin`) also key it by the mapping's device and inode: the same path may be
-    /// another file (replaced, or in another container); the file is opened and held at once.
+    /// A DSO is also keyed by the mapping's device and inode, when known: the same path may be
+    /// another file (replaced, or in another container). `pin` opens and holds it at once
+    /// where the provider holds files.
     private func dso(_ filename: String, recordedBuildID: [UInt8]?, identity: MappingIdentity? = nil,
                      pin: (() -> PinnedFile?)? = nil) -> (dso: DSO, created: Bool) {
         var key = recordedBuildID.map { filename + "\u{0}" + $0.map { String($0) }.joined(separator: ",") } ?? filename
-        if pin != nil, let identity { key += "\u{0}\(identity)" }
+        if let identity { key += "\u{0}\(identity)" }
         if let existing = dsos[key] { return (existing, false) }
         let created = DSO(path: filename, expectedBuildID: recordedBuildID ?? buildIDs[filename], cache: symbolCache, pinned: pin?())
         dsos[key] = created
@@ -260,10 +253,6 @@ public final class Symbolizer {
     public func comm(pid: Int32, tid: Int32, name: String) {
         comms[tid] = name
     }
-
-    /// Applies an EXIT record. The thread's name and maps are kept for samples that are
-    /// still to come, as perf keeps dead threads.
-    public func exit(pid: Int32, tid: Int32) {}
 
     /// Forgets an exited thread, or with `wholeProcess` an exited process: its name and
     /// (for a process) its address space. For long runs (the daemon), where a process's
@@ -376,7 +365,7 @@ public final class Symbolizer {
     public func fileRanges(pid: Int32) -> FileRanges? {
         guard let space = existingSpace(pid) else { return FileRanges(starts: [], ends: []) }
         guard !space.awaitingJIT, let map = space.perfMap,
-              map.path == nil || (!rereadsPerfMaps && map.wasRead && map.count == 0) else { return nil }
+              map.path == nil || (!files.rereadsPerfMaps && map.wasRead && map.count == 0) else { return nil }
         if let ranges = space.fileRanges { return ranges }
         var starts: [UInt64] = [], ends: [UInt64] = []
         for mapping in space.maps where mapping.dso != nil {
@@ -452,13 +441,13 @@ public final class Symbolizer {
     /// map, read on first need and again when it has grown.
     private func jitFrame(in space: AddressSpace, _ address: UInt64) -> Int32? {
         if space.perfMap == nil {
-            space.perfMap = PerfMap(path: perfMapLocator(space.pid))
+            space.perfMap = PerfMap(path: files.perfMapPath(pid: space.pid))
             changeCount &+= 1
         }
         guard let map = space.perfMap, map.path != nil else { return nil }
         refreshPerfMap(space)
         if let frame = map.find(address) { return frame }
-        space.awaitingJIT = rereadsPerfMaps
+        space.awaitingJIT = files.rereadsPerfMaps
         changeCount &+= 1
         return nil
     }
@@ -470,7 +459,7 @@ public final class Symbolizer {
         if space.nextPerfMapLook > now && space.perfMap != nil { return }
         space.nextPerfMapLook = now &+ PerfMap.checkInterval
         changeCount &+= 1
-        guard let map = space.perfMap, map.refresh(now: now, rereading: rereadsPerfMaps, intern: jitFrame(named:)) else { return }
+        guard let map = space.perfMap, map.refresh(now: now, files: files, intern: jitFrame(named:)) else { return }
         space.generation = nextGeneration
         nextGeneration &+= 1
         space.awaitingJIT = false

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Demangling
 import FlameRender
 import FlamedLive
 import FlamedReport

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Demangling
 import FlameRender
 import FlamedReport
 import FlamedSystem
@@ -84,7 +85,7 @@ struct ReportCommand: ParsableCommand {
         options.pids = processFilter.pids.map(Set.init)
         options.comm = processFilter.comm
         options.kallsymsPath = kallsyms
-        options.weightByPeriod = weight == "period"
+        options.weight = weight == "period" ? .period : .samples
         options.maxStack = maxStack
         options.demangle = demangle
 

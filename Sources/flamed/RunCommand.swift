@@ -1,4 +1,5 @@
 import ArgumentParser
+import Demangling
 import Dispatch
 import FlamedDaemon
 import FlamedLive

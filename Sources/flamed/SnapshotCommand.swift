@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlameGraph
 import FlamedDaemon
 import FlamedSystem
 
@@ -38,7 +39,7 @@ struct SnapshotCommand: ParsableCommand {
     func run() throws {
         let outputPath = outputOptions.resolvedPath
         if case .failure(let error) = OutputFile.checkWritable(outputPath) { fail(error.description) }
-        let processes = SnapshotRequest.ProcessFilter(pids: processFilter.pids, comm: processFilter.comm, container: container)
+        let processes = ProcessFilter(pids: processFilter.pids, comm: processFilter.comm, container: container)
         let request = SnapshotRequest(format: outputOptions.resolvedFormat, window: window.flatMap(parseDuration), processes: processes)
         switch ControlClient.send(.snapshot(request), socket: socketOption.socket) {
         case .failure(let error): fail(error.description)

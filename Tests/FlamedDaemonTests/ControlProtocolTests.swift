@@ -1,3 +1,4 @@
+import FlameGraph
 import FlameRender
 @testable import FlamedDaemon
 import Testing
@@ -21,12 +22,12 @@ private func refusal(_ bytes: [UInt8]) -> String? {
 }
 
 @Test func commandsRoundTrip() throws {
-    let filtered = SnapshotRequest.ProcessFilter(pids: [7, 1234], comm: "java \"x\"\n", container: "1a2b3c4d5e6f")
+    let filtered = ProcessFilter(pids: [7, 1234], comm: "java \"x\"\n", container: "1a2b3c4d5e6f")
     let commands: [ControlCommand] = [
         .status,
         .snapshot(SnapshotRequest()),
         .snapshot(SnapshotRequest(format: .folded, window: .seconds(30), processes: filtered)),
-        .snapshot(SnapshotRequest(format: .json, window: .milliseconds(1), processes: .init(pids: []))),
+        .snapshot(SnapshotRequest(format: .json, window: .milliseconds(1), processes: ProcessFilter(pids: []))),
     ] + OutputFormat.allCases.map { .snapshot(SnapshotRequest(format: $0, window: .seconds(5400))) }
     for command in commands {
         let bytes = command.encoded()
@@ -38,7 +39,7 @@ private func refusal(_ bytes: [UInt8]) -> String? {
 
 @Test func wireShapeIsFlatJSON() {
     #expect(ControlCommand.status.encoded() == line("{\"command\":\"status\"}\n"))
-    let request = SnapshotRequest(format: .json, window: .seconds(30), processes: .init(pids: [7], comm: "sh"))
+    let request = SnapshotRequest(format: .json, window: .seconds(30), processes: ProcessFilter(pids: [7], comm: "sh"))
     #expect(ControlCommand.snapshot(request).encoded()
         == line("{\"comm\":\"sh\",\"command\":\"snapshot\",\"format\":\"json\",\"pids\":[7],\"windowMilliseconds\":30000}\n"))
 }

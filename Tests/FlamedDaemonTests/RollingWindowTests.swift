@@ -12,8 +12,8 @@ struct RollingWindowTests {
         var tree = FlameTree()
         var leaves: [[Int32]] = []
         for process in 0..<count {
-            let name = tree.intern("proc\(process) (\(100 + process))")
-            let node = tree.child(of: FlameTree.root, name: name, kind: .user)
+            let node = tree.processNode(ProcessIdentity(pid: Int32(100 + process), comm: "proc\(process)",
+                                                        container: process == 2 ? "c0ffee" + String(repeating: "0", count: 58) : nil))
             let main = tree.intern("main")
             let mainNode = tree.child(of: node, name: main, kind: .user)
             leaves.append((0..<stacks).map { stack in
@@ -47,12 +47,24 @@ struct RollingWindowTests {
         let (tree, leaves) = Self.makeTree(processes: 3, stacks: 2)
         var window = RollingWindow(window: 60 * Self.second, maxStacks: 100)
         for process in leaves { for leaf in process { window.add(leaf: leaf, time: Self.second) } }
-        let keep = DaemonState.processFilter(pids: [101], comm: nil)
-        let snapshot = window.snapshot(of: tree, keepProcess: keep)
+        let snapshot = window.snapshot(of: tree, filter: ProcessFilter(pids: [101]))
         #expect(Self.total(snapshot) == 2)
         #expect(snapshot.children(of: FlameTree.root).map { snapshot.name(of: $0) } == ["proc1 (101)"])
-        let byName = window.snapshot(of: tree, keepProcess: DaemonState.processFilter(pids: nil, comm: "proc2"))
-        #expect(byName.children(of: FlameTree.root).map { byName.name(of: $0) } == ["proc2 (102)"])
+        let byName = window.snapshot(of: tree, filter: ProcessFilter(comm: "proc2"))
+        let expected = "proc2 (102) [container c0ffee000000]"
+        #expect(byName.children(of: FlameTree.root).map { byName.name(of: $0) } == [expected])
+        let byContainer = window.snapshot(of: tree, filter: ProcessFilter(container: "C0FFEE"))
+        #expect(byContainer.children(of: FlameTree.root).map { byContainer.name(of: $0) } == [expected])
+        #expect(byContainer.processIdentities.values.map(\.pid) == [102], "the copy keeps the process's identity")
+        // A comm that only looks like a pid or a container in the node's text matches nothing else.
+        var tricky = FlameTree()
+        let trickyNode = tricky.processNode(ProcessIdentity(pid: 7, comm: "evil (101) [container c0ffee]"))
+        let trickyLeaf = tricky.child(of: trickyNode, name: tricky.intern("main"), kind: .user)
+        var trickyWindow = RollingWindow(window: 60 * Self.second, maxStacks: 100)
+        trickyWindow.add(leaf: trickyLeaf, time: Self.second)
+        #expect(Self.total(trickyWindow.snapshot(of: tricky, filter: ProcessFilter(pids: [101]))) == 0)
+        #expect(Self.total(trickyWindow.snapshot(of: tricky, filter: ProcessFilter(container: "c0ffee"))) == 0)
+        #expect(Self.total(trickyWindow.snapshot(of: tricky, filter: ProcessFilter(pids: [7]))) == 1)
     }
 
     @Test("compaction keeps the heaviest max_stacks stacks, folds the rest into [pruned] and conserves totals")

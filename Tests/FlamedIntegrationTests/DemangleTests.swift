@@ -1,3 +1,4 @@
+import Demangling
 import Foundation
 import Symbolizer
 import Testing

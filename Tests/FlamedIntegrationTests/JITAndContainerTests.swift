@@ -330,11 +330,19 @@ struct JITAndContainerTests {
 /// The pieces without the kernel: perf map parsing, root-confined path resolution and
 /// container ids from cgroup paths.
 @Suite struct JITAndContainerUnitTests {
-    /// A symbolizer as live modes set it up: perf maps are re-read as they grow.
-    static func symbolizer() -> Symbolizer {
-        let symbolizer = Symbolizer(kernel: nil, buildIDs: [:], cacheDirectory: "/nonexistent", logger: Logger(label: "test"))
-        symbolizer.rereadsPerfMaps = true
-        return symbolizer
+    /// Test files: each process's perf map at a path of the test's, read again as it grows
+    /// (as live profiles read them).
+    final class TestFiles: SymbolFileProvider, @unchecked Sendable {
+        let perfMaps: [Int32: String]
+        init(perfMaps: [Int32: String]) { self.perfMaps = perfMaps }
+        func heldFile(pid: Int32, path: String, start: UInt64, end: UInt64, identity: MappingIdentity?) -> PinnedFile? { nil }
+        func perfMapPath(pid: Int32) -> String? { perfMaps[pid] }
+        var rereadsPerfMaps: Bool { true }
+    }
+
+    /// A symbolizer as live modes set it up, with the perf maps `perfMaps` names.
+    static func symbolizer(perfMaps: [Int32: String] = [:]) -> Symbolizer {
+        Symbolizer(SymbolizerConfiguration(buildIDCache: "/nonexistent", files: TestFiles(perfMaps: perfMaps)), logger: Logger(label: "test"))
     }
 
     @Test("a perf map names anonymous and unmapped code, grows, keeps its names after deletion; JIT frames are told apart")
@@ -343,8 +351,7 @@ struct JITAndContainerTests {
         let map = directory.appendingPathComponent("perf-4242.map").path
         try "7f0000001000 40 first_fn\n0x7f0000001100 0x20 Interpreter::run(int, char const*) [jit]\nnot a line\n7f0000001200 0 empty\n7f0000020000 10 unmapped_fn\n"
             .write(toFile: map, atomically: true, encoding: .utf8)
-        let symbolizer = Self.symbolizer()
-        symbolizer.perfMapLocator = { $0 == 4242 ? map : nil }
+        let symbolizer = Self.symbolizer(perfMaps: [4242: map])
         symbolizer.mmap(pid: 4242, start: 0x7f00_0000_0000, length: 0x10000, pageOffset: 0, filename: "//anon", buildID: nil, isKernel: false)
 
         let first = symbolizer.resolveUser(pid: 4242, address: 0x7f00_0000_1010, isReturnAddress: false)

@@ -60,7 +60,7 @@ struct ParallelReportTests {
         let path = try Self.recordSystem(in: directory)
         let settings: [(String, (inout ReportOptions) -> Void)] = [
             ("--comm workload", { $0.comm = "workload" }),
-            ("--weight period", { $0.weightByPeriod = true }),
+            ("--weight period", { $0.weight = .period }),
             ("--max-stack 3", { $0.maxStack = 3 }),
         ]
         for (label, configure) in settings {

@@ -1,5 +1,6 @@
 import FlameGraph
 @testable import FlamedReport
+import FlamedPipeline
 import Testing
 
 /// How a parallel report shares processes between its two workers, and how the workers'
@@ -58,7 +59,7 @@ struct WorkerAssignmentTests {
         // The process `p (1)` was read first by the second worker, then moved to the first.
         let later = Self.tree([["p (1)", "d"], ["p (1)", "a", "e"], ["p (1)", "a", "b"]], sequences: ["p (1)": 5])
         let earlier = Self.tree([["q (2)", "x"], ["p (1)", "a", "b"], ["p (1)", "c"]], sequences: ["q (2)": 1, "p (1)": 2])
-        let merged = TreeMerge.merge([later, earlier])
+        let merged = TreeNaming.merge([later, earlier])
         #expect(Self.describe(merged) == [
             "/q (2)=0", "/q (2)/x=1",
             "/p (1)=0", "/p (1)/a=0", "/p (1)/a/b=2", "/p (1)/a/e=1", "/p (1)/c=1", "/p (1)/d=1",

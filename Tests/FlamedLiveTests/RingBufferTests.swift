@@ -93,7 +93,7 @@ private func decode(_ record: ByteView, with decoder: TestDecoder) throws -> Per
     try decoder.decode(record, type: record.u32(0)!, misc: record.u16(4)!, fileOffset: 0)
 }
 
-private func asSample(_ record: PerfRecord?) -> Sample? {
+private func asSample(_ record: PerfRecord?) -> SampleRecord? {
     if case .sample(let sample)? = record { return sample }
     return nil
 }

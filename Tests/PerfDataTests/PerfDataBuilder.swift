@@ -485,7 +485,7 @@ func readAll(_ bytes: [UInt8]) throws -> (reader: PerfDataReader, records: [Perf
 }
 
 extension PerfRecord {
-    var sample: Sample? { if case .sample(let s) = self { return s } else { return nil } }
+    var sample: SampleRecord? { if case .sample(let s) = self { return s } else { return nil } }
     var mmap: MmapRecord? { if case .mmap(let m) = self { return m } else { return nil } }
     var comm: CommRecord? { if case .comm(let c) = self { return c } else { return nil } }
 

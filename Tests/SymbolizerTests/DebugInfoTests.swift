@@ -248,9 +248,9 @@ struct SymbolSourceTests {
         try Tools.buildVariants(in: directory)
         let reference = directory.appendingPathComponent("prog").path
         func symbolizer() -> Symbolizer {
-            let symbolizer = Symbolizer(kernel: nil, buildIDs: [:], cacheDirectory: directory.path, logger: Logger(label: "test"))
-            symbolizer.symbolCache = SymbolCache(capacity: 8)
-            return symbolizer
+            var configuration = SymbolizerConfiguration(buildIDCache: directory.path)
+            configuration.symbolCache = SymbolCache(capacity: 8)
+            return Symbolizer(configuration, logger: Logger(label: "test"))
         }
         // All variants have one build id: each gets a cache of its own here.
         for variant in ["next/prog-linked", "prog-mini", "wrongcrc/prog-linked", "prog-stripped"] {
@@ -355,14 +355,14 @@ struct SymbolCacheTests {
             }
             return frames
         }
-        let first = Symbolizer(kernel: nil, buildIDs: [:], cacheDirectory: directory.path, logger: Logger(label: "test"))
-        first.symbolCache = cache
+        var configuration = SymbolizerConfiguration(buildIDCache: directory.path)
+        configuration.symbolCache = cache
+        let first = Symbolizer(configuration, logger: Logger(label: "test"))
         let frames = try run(first)
         #expect(cache.loadCount == 1, "one binary (one build id) is loaded once")
         #expect(frames.count == 1, "and its symbols have one frame id, whatever the path")
         // A new symbolizer (the daemon rebuilds its own) reuses the cached table.
-        let second = Symbolizer(kernel: nil, buildIDs: [:], cacheDirectory: directory.path, logger: Logger(label: "test"))
-        second.symbolCache = cache
+        let second = Symbolizer(configuration, logger: Logger(label: "test"))
         _ = try run(second)
         #expect(cache.loadCount == 1)
     }
@@ -377,8 +377,9 @@ struct SymbolCacheTests {
         try FileManager.default.linkItem(atPath: binary, toPath: link)
         try FileManager.default.copyItem(atPath: binary, toPath: copy)
         let cache = SymbolCache(capacity: 16)
-        let symbolizer = Symbolizer(kernel: nil, buildIDs: [:], cacheDirectory: directory.path, logger: Logger(label: "test"))
-        symbolizer.symbolCache = cache
+        var configuration = SymbolizerConfiguration(buildIDCache: directory.path)
+        configuration.symbolCache = cache
+        let symbolizer = Symbolizer(configuration, logger: Logger(label: "test"))
         for (pid, path) in [(Int32(1), binary), (2, link), (3, copy)] {
             let address = try Tools.mapText(symbolizer, pid: pid, binary: path, function: "inode_probe", reference: binary)
             #expect(symbolizer.name(of: symbolizer.resolveUser(pid: pid, address: address, isReturnAddress: false)) == "inode_probe")
@@ -392,8 +393,9 @@ struct SymbolCacheTests {
         let alpha = try Self.compile("int alpha_probe(int x) { return x * 3; }\nint main(void) { return alpha_probe(1); }\n", named: "alpha", in: directory)
         let beta = try Self.compile("int beta_probe(int x) { return x * 7; }\nint main(void) { return beta_probe(1); }\n", named: "beta", in: directory)
         let cache = SymbolCache(capacity: 1)
-        let symbolizer = Symbolizer(kernel: nil, buildIDs: [:], cacheDirectory: directory.path, logger: Logger(label: "test"))
-        symbolizer.symbolCache = cache
+        var configuration = SymbolizerConfiguration(buildIDCache: directory.path)
+        configuration.symbolCache = cache
+        let symbolizer = Symbolizer(configuration, logger: Logger(label: "test"))
         let alphaAddress = try Tools.mapText(symbolizer, pid: 1, binary: alpha, function: "alpha_probe", reference: alpha)
         let betaAddress = try Tools.mapText(symbolizer, pid: 2, binary: beta, function: "beta_probe", reference: beta)
         let alphaFrame = symbolizer.resolveUser(pid: 1, address: alphaAddress, isReturnAddress: false)

@@ -76,12 +76,14 @@ struct KallsymsCacheTests {
         #expect(cached.covers(0xffffffff81000104) && cached.covers(0xffffffffc0000004) && cached.covers(0xffffffffc0000100))
         #expect(!cached.covers(0xffffffffc0000104), "past the start of a module's last symbol, other code may follow")
         #expect(!cached.covers(0xffffffffc0100010), "the BPF program is in neither the image nor a module")
-        let symbolizer = Symbolizer(kernel: cached, buildIDs: [:], cacheDirectory: "/nonexistent", logger: Logger(label: "test"))
         var reloads = 0
-        symbolizer.kernelReloader = {
+        var configuration = SymbolizerConfiguration(buildIDCache: "/nonexistent")
+        configuration.kernel = cached
+        configuration.kernelReloader = {
             reloads += 1
             return KernelSymbols(parsing: ByteView(Array(kallsymsText.utf8)))
         }
+        let symbolizer = Symbolizer(configuration, logger: Logger(label: "test"))
         let helper = symbolizer.resolveKernel(address: 0xffffffff81000104, isReturnAddress: false)
         let module = symbolizer.resolveKernel(address: 0xffffffffc0000008, isReturnAddress: true)
         #expect(reloads == 0, "covered addresses resolve from the cached table")

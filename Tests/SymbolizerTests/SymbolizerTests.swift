@@ -122,20 +122,6 @@ struct KallsymsTests {
     }
 }
 
-@Suite("Demangling as perf prints it")
-struct DemanglerTests {
-    @Test("C++ names lose the top-level parameters and return type, keep nested ones")
-    func cxx() {
-        #expect(Demangler.perfStyle("_ZN2ns1K4spinIlEElT_RSt6vectorIiSaIiEE") == "ns::K::spin<long>")
-        #expect(Demangler.perfStyle("_Z3fooi") == "foo")
-        #expect(Demangler.perfStyle("_ZNK3Foo3barEv") == "Foo::bar")
-        #expect(Demangler.perfStyle("_ZThn8_N4llvm13FPPassManagerD1Ev") == "non-virtual thunk to llvm::FPPassManager::~FPPassManager()")
-        #expect(Demangler.perfStyle("main") == "main")
-        #expect(Demangler.perfStyle("_Znot_valid") == "_Znot_valid")
-        #expect(Demangler.stripSignature("f(int) const::$_0::operator()(int) const") == "f(int) const::$_0::operator()")
-    }
-}
-
 @Suite("ELF files and build ids", .serialized)
 struct ELFTests {
     static func compile(_ source: String, in directory: URL) throws -> String {
@@ -165,7 +151,9 @@ struct ELFTests {
         // Map the text segment as a process would: address = file offset + 0x400000.
         let fileOffset = probe.start - text.virtualAddress + text.fileOffset
         for (recorded, expected) in [(buildID, "flamed_probe"), ([UInt8](repeating: 0xab, count: 20), "[prog]")] {
-            let symbolizer = Symbolizer(kernel: nil, buildIDs: [binary: recorded], cacheDirectory: directory.path, logger: Logger(label: "test"))
+            var configuration = SymbolizerConfiguration(buildIDCache: directory.path)
+            configuration.buildIDs = [binary: recorded]
+            let symbolizer = Symbolizer(configuration, logger: Logger(label: "test"))
             symbolizer.mmap(pid: 42, start: 0x400000 + text.fileOffset, length: text.fileSize, pageOffset: text.fileOffset,
                             filename: binary, buildID: nil, isKernel: false)
             let frame = symbolizer.resolveUser(pid: 42, address: 0x400000 + fileOffset + 2, isReturnAddress: false)

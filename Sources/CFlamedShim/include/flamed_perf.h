@@ -33,22 +33,16 @@ struct flamed_shim_event_config {
     uint8_t use_clockid;
 };
 
-/// Size of `struct perf_event_attr` in the headers flamed was built with.
-uint32_t flamed_shim_perf_attr_size(void);
-
 /// Opens a perf event (close-on-exec, no group). Why it exists: glibc has no perf_event_open
 /// wrapper, Swift cannot call the variadic `syscall`, and the attr's bit-fields are set here.
 /// Returns the fd, or -1 with errno set.
 int flamed_shim_perf_event_open(const struct flamed_shim_event_config *config, pid_t pid, int cpu);
 
-/// PERF_EVENT_IOC_ENABLE / DISABLE / RESET. Why: `ioctl` is variadic, which Swift cannot call.
+/// PERF_EVENT_IOC_ENABLE / DISABLE. Why: `ioctl` is variadic, which Swift cannot call.
 int flamed_shim_perf_enable(int fd);
 int flamed_shim_perf_disable(int fd);
-int flamed_shim_perf_reset(int fd);
 /// PERF_EVENT_IOC_SET_OUTPUT: send `fd`'s records to `target_fd`'s ring (same CPU).
 int flamed_shim_perf_set_output(int fd, int target_fd);
-/// PERF_EVENT_IOC_ID: the sample id the kernel gives the event.
-int flamed_shim_perf_event_id(int fd, uint64_t *id);
 
 /// Loads `data_head` from a ring's control page with acquire ordering, so the record bytes
 /// before it are visible. Why: the control page is kernel-shared memory that Swift's

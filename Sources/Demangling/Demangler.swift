@@ -1,5 +1,3 @@
-import FlamedSystem
-
 /// How frame names are demangled (`--demangle`).
 public enum DemangleStyle: String, Sendable, CaseIterable {
     /// Readable names, as perf prints them:

@@ -1,5 +1,5 @@
 import Testing
-@testable import Symbolizer
+@testable import Demangling
 
 /// `--demangle perf|full|none` for C++, Rust (legacy and v0) and Swift. Expected names come
 /// from the reference tools: perf's rules for C++, rustc-demangle's `{:#}`/`{}` (checked
