@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CFlamedShim
+import FlamedTestSupport
 import SystemPackage
 import Testing
 @testable import FlamedSystem
@@ -134,7 +135,7 @@ import Testing
         #expect(privileges.capabilities == Capabilities.effective())
     }
 
-    @Test(.enabled(if: geteuid() == 0, "not root: root's CAP_PERFMON and CAP_SYS_ADMIN cannot be checked"))
+    @Test(.requires(.root))
     func rootHoldsPerfmonAndSysAdmin() {
         #expect(Capabilities.effective().isSuperset(of: [.perfmon, .sysAdmin]))
         #expect(PerfPrivileges.current().canProfileSystemWide)
@@ -142,7 +143,7 @@ import Testing
 
     /// Capabilities belong to a thread, so the drop runs on a thread of its own and leaves
     /// the rest of the test process untouched.
-    @Test(.enabled(if: geteuid() == 0, "not root: there is nothing to drop"))
+    @Test(.requires(.root))
     func dropAllKeepsOnlyTheListed() {
         final class Outcome { var result: Result<Void, Errno>?; var after: Set<Capability> = [] }
         let outcome = Outcome()
