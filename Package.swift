@@ -100,12 +100,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Test support (not part of flamed): running commands and the flamed binary, and
+        // `.requires(...)`, which skips a test whose tool is missing but fails it with CI=true.
+        .target(name: "FlamedTestSupport", path: "Tests/FlamedTestSupport"),
+        // Writes perf.data files byte by byte for the tests (not part of flamed).
+        .target(name: "PerfDataBuilder", dependencies: ["PerfData"], path: "Tests/PerfDataBuilder"),
         .testTarget(
             name: "PerfDataTests",
-            dependencies: ["PerfData", "FlamedSystem"]
+            dependencies: ["PerfData", "PerfDataBuilder", "FlamedSystem", "FlamedTestSupport"]
         ),
-        .testTarget(name: "FlamedDaemonTests", dependencies: ["FlamedDaemon", "FlameGraph", "FlamedSystem"]),
-        .testTarget(name: "FlamedLiveTests", dependencies: ["FlamedLive", "FlamedSystem", "ProcText", "PerfData"]),
+        .testTarget(name: "FlamedDaemonTests", dependencies: ["FlamedDaemon", "FlameGraph", "FlamedSystem", "FlamedTestSupport"]),
+        // The system module: rings (records decoded as the live sampler does), sockets,
+        // permissions, /proc.
+        .testTarget(name: "FlamedSystemTests", dependencies: ["FlamedSystem", "PerfData", "ProcText", "FlamedTestSupport"]),
+        .testTarget(name: "FlamedLiveTests", dependencies: ["FlamedLive", "FlamedSystem"]),
         .testTarget(name: "FlameRenderTests", dependencies: ["FlameRender", "FlameGraph"]),
         .testTarget(
             name: "SymbolizerTests",
@@ -116,9 +124,17 @@ let package = Package(
             name: "FlamedIntegrationTests",
             dependencies: [
                 "FlamedReport", "FlamedPipeline", "FlameGraph", "FlameRender", "Symbolizer", "Demangling", "PerfData", "ProcText", "flamed",
+                "FlamedTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures", "Browser"]
+        ),
+        // perf.data files written by PerfDataBuilder, through the flamed binary, against
+        // committed folded and JSON outputs (FLAMED_BLESS=1 rewrites them).
+        .testTarget(
+            name: "FlamedGoldenTests",
+            dependencies: ["PerfDataBuilder", "PerfData", "FlamedTestSupport", "flamed"],
+            exclude: ["Fixtures"]
         ),
     ]
 )

@@ -1,3 +1,4 @@
+import FlamedTestSupport
 import Foundation
 import Testing
 
@@ -17,12 +18,11 @@ import Testing
     /// Exactly the capabilities flamed holds, in the bounding and the ambient set.
     static let capabilities: Set<String> = ["CAP_PERFMON", "CAP_SYSLOG", "CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH"]
 
-    static let systemdAnalyze: String? = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"]
-        .first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let systemdAnalyze: String? = Requirement.systemdAnalyze.path
 
     // MARK: - The sandbox score
 
-    @Test(.enabled(if: UnitFileTests.systemdAnalyze != nil, "systemd-analyze is not installed (apt-get install systemd)"))
+    @Test(.requires(.systemdAnalyze))
     func securityExposureIsAtMostTwo() throws {
         let result = try run([Self.systemdAnalyze!, "security", "--offline=true", "--no-pager", Self.unitPath])
         let line = result.output.split(separator: "\n").first { $0.contains("Overall exposure level for") }

@@ -1,8 +1,9 @@
+import FlamedTestSupport
 import Foundation
 import Testing
 
 /// flamed's trees compared with perf's own flame graph script on the same recordings.
-@Suite(.serialized, .enabled(if: Support.perfAvailable, "\(Support.perfUnavailableReason ?? "")"))
+@Suite(.serialized, .requires(.perf))
 struct AgainstPerfTests {
     @Test("perf record -g of a known workload: same totals, >=99% identical paths, the known tree")
     func knownWorkload() throws {

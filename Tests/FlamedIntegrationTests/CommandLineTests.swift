@@ -1,3 +1,4 @@
+import FlamedTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -5,7 +6,7 @@ import Glibc
 #endif
 
 /// The `flamed report` command line: defaults, formats, filters, diagnostics and bad input.
-@Suite(.serialized, .enabled(if: Support.perfAvailable, "\(Support.perfUnavailableReason ?? "")"))
+@Suite(.serialized, .requires(.perf))
 struct CommandLineTests {
     /// A directory holding a small `perf.data` of the workload.
     static func recording(events: String = "cpu-clock") throws -> (URL, String) {

@@ -1,3 +1,4 @@
+import FlamedTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -92,7 +93,7 @@ final class DaemonUnderTest {
 
 /// The daemon as systemd and users drive it: signals, the control socket, the rolling
 /// window, memory caps, storms, access control and config errors.
-@Suite(.serialized, .enabled(if: Support.perfAvailable, "\(Support.perfUnavailableReason ?? "")"))
+@Suite(.serialized, .requires(.perf))
 struct DaemonTests {
     static func workload(in directory: URL) throws -> String {
         try Support.buildWorkload(in: directory, named: "record_workload")

@@ -1,10 +1,11 @@
+import FlamedTestSupport
 import Foundation
 import Testing
 
 /// Where symbols come from, end to end: a stripped binary's separate debug file found
 /// through `.gnu_debuglink` (next to it, or in `.debug/`), MiniDebugInfo, and a binary
 /// with no symbols at all, whose frames are named `[binary]` as stackcollapse-perf does.
-@Suite(.serialized, .enabled(if: Support.perfAvailable, "\(Support.perfUnavailableReason ?? "")"))
+@Suite(.serialized, .requires(.perf))
 struct DebugFileTests {
     /// The hot paths of `Fixtures/debuginfo.c`, below the process frame and libc's start.
     static let globalPath = "main;debuginfo_outer;debuginfo_hot_global"

@@ -1,4 +1,5 @@
 import Demangling
+import FlamedTestSupport
 import Foundation
 import Symbolizer
 import Testing
@@ -8,23 +9,12 @@ import Glibc
 
 /// `--demangle perf|full|none` on real C++, Rust (legacy and v0) and Swift programs, through
 /// `flamed record`, `flamed report` (after `perf record -g`) and the `flamed run` daemon.
-@Suite(.serialized, .enabled(if: Support.perfAvailable, "\(Support.perfUnavailableReason ?? "")"))
+@Suite(.serialized, .requires(.perf))
 struct DemangleTests {
     // MARK: Tools and fixtures
 
-    /// `name` on PATH or in one of `extra` directories.
-    static func tool(_ name: String, also extra: [String] = []) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for directory in path.split(separator: ":").map(String.init) + extra {
-            let candidate = directory + "/" + name
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
-
-    static let rustc = tool("rustc", also: [NSHomeDirectory() + "/.cargo/bin", "/root/.cargo/bin", "/usr/local/cargo/bin"])
-    static let swiftc = tool("swiftc", also: ["/opt/swift/usr/bin", "/usr/share/swift/usr/bin"])
-    static let rustMissing = "rustc is not installed: the Rust demangling cases are skipped"
+    static let rustc = Requirement.rustc.path
+    static let swiftc = Requirement.swiftc.path
 
     static func fixture(_ name: String) -> String {
         Support.packageRoot.appendingPathComponent("Tests/FlamedIntegrationTests/Fixtures/\(name)").path
@@ -39,7 +29,7 @@ struct DemangleTests {
 
     /// The Rust fixture as crate `rustprog`, with rustc's default (legacy) mangling or v0.
     static func buildRust(in directory: URL, v0: Bool) throws -> String {
-        let rustc = try #require(rustc, "\(rustMissing)")
+        let rustc = try #require(rustc, "\(Requirement.rustc.missingReason ?? "")")
         let binary = directory.appendingPathComponent(v0 ? "rustprog_v0" : "rustprog").path
         var arguments = [rustc, "-C", "force-frame-pointers=yes", "-C", "opt-level=0", "-g", "--crate-name", "rustprog", "-o", binary]
         if v0 { arguments += ["-C", "symbol-mangling-version=v0"] }
@@ -49,7 +39,7 @@ struct DemangleTests {
     }
 
     static func buildSwift(in directory: URL) throws -> String {
-        let swiftc = try #require(swiftc, "swiftc not found")
+        let swiftc = try #require(swiftc, "\(Requirement.swiftc.missingReason ?? "")")
         let binary = directory.appendingPathComponent("swiftprog").path
         let result = Support.run([swiftc, "-Onone", "-module-name", "swiftprog", "-o", binary, fixture("demangle_swift.swift")], cwd: directory)
         try #require(result.status == 0, "swiftc failed: \(result.stderr)")
@@ -159,7 +149,7 @@ struct DemangleTests {
 
     // MARK: Rust
 
-    @Test("Rust legacy record: perf drops the ::h<hash>, full keeps it, none is the _ZN symbol", .enabled(if: rustc != nil, "\(rustMissing)"))
+    @Test("Rust legacy record: perf drops the ::h<hash>, full keeps it, none is the _ZN symbol", .requires(.rustc))
     func rustLegacyRecord() throws {
         let directory = Support.temporaryDirectory()
         let binary = try Self.buildRust(in: directory, v0: false)
@@ -176,7 +166,7 @@ struct DemangleTests {
         #expect(try Self.share(none, throughFrameMatching: "_ZN8rustprog3hot8Cruncher5churn17h[0-9a-f]{16}E") > 0.5, "\(Self.describe(none))")
     }
 
-    @Test("Rust v0 record: perf has no crate hashes, full has them, none is the _R symbol", .enabled(if: rustc != nil, "\(rustMissing)"))
+    @Test("Rust v0 record: perf has no crate hashes, full has them, none is the _R symbol", .requires(.rustc))
     func rustV0Record() throws {
         let directory = Support.temporaryDirectory()
         let binary = try Self.buildRust(in: directory, v0: true)
@@ -192,7 +182,7 @@ struct DemangleTests {
         #expect(try Self.share(none, throughFrameMatching: "_RNvMNtCs[0-9A-Za-z]+_8rustprog3hotNtB[0-9A-Za-z]*_8Cruncher5churn") > 0.5, "\(Self.describe(none))")
     }
 
-    @Test("Rust report after perf record -g: legacy and v0 hot frames named as perf names them", .enabled(if: rustc != nil, "\(rustMissing)"))
+    @Test("Rust report after perf record -g: legacy and v0 hot frames named as perf names them", .requires(.rustc))
     func rustReport() throws {
         for (v0, name) in [(false, "rustprog::hot::Cruncher::churn"), (true, "<rustprog::hot::Cruncher>::churn")] {
             let directory = Support.temporaryDirectory("rustReport\(v0 ? "V0" : "Legacy")")

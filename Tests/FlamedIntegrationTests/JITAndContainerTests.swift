@@ -1,3 +1,4 @@
+import FlamedTestSupport
 import FlamedSystem
 import Foundation
 import Logging
@@ -11,7 +12,7 @@ import Glibc
 /// JIT perf maps, processes in other mount and pid namespaces, short-lived processes,
 /// deleted and replaced binaries, container ids, and the kptr_restrict warning, on the real
 /// kernel with `flamed record`, `flamed report` and the daemon.
-@Suite(.serialized, .enabled(if: Support.perfAvailable, "\(Support.perfUnavailableReason ?? "")"))
+@Suite(.serialized, .requires(.perf))
 struct JITAndContainerTests {
     /// Whether namespaces, mounts and cgroups can be made here (root with unshare).
     static let canUnshare: Bool = geteuid() == 0 && Support.run(["/usr/bin/unshare", "-m", "-p", "-f", "/bin/true"]).status == 0

@@ -1,3 +1,4 @@
+import FlamedTestSupport
 import FlameGraph
 import FlameRender
 import FlamedReport
@@ -8,7 +9,7 @@ import Testing
 
 /// Reports symbolized on two threads (two workers fed by the reading thread, each taking
 /// whole processes) against the same reports on one thread, on real system-wide recordings.
-@Suite(.serialized, .enabled(if: Support.perfAvailable, "\(Support.perfUnavailableReason ?? "")"))
+@Suite(.serialized, .requires(.perf))
 struct ParallelReportTests {
     static func report(_ path: String, threads: Int, configure: (inout ReportOptions) -> Void = { _ in }) throws -> Report {
         var options = ReportOptions(buildIDCache: NSHomeDirectory() + "/.debug")

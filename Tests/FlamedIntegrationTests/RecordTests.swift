@@ -1,3 +1,4 @@
+import FlamedTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -6,7 +7,7 @@ import Glibc
 
 /// `flamed record` on the real kernel: its trees against perf's recording of the same
 /// workload, each target kind, signals, exit status and refused permissions.
-@Suite(.serialized, .enabled(if: Support.perfAvailable, "\(Support.perfUnavailableReason ?? "")"))
+@Suite(.serialized, .requires(.perf))
 struct RecordTests {
     /// Builds the live-sampling workload (main -> rec_outer -> rec_inner_a / rec_inner_b, plus syscalls).
     static func workload(in directory: URL) throws -> String {

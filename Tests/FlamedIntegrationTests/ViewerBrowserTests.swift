@@ -1,3 +1,4 @@
+import FlamedTestSupport
 import FlameGraph
 import FlameRender
 import Foundation
@@ -15,34 +16,13 @@ import Glibc
 enum ViewerBrowser {
     static let driver = Support.packageRoot.appendingPathComponent("Tests/FlamedIntegrationTests/Browser/cdp.py").path
 
-    /// An executable called `name` on PATH.
-    static func which(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":") {
-            let candidate = "\(directory)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
-
-    static let chromium: String? = {
-        if let explicit = ProcessInfo.processInfo.environment["FLAMED_CHROMIUM"], !explicit.isEmpty { return explicit }
-        return ["chromium", "chromium-browser", "google-chrome"].lazy.compactMap(which).first
-    }()
-    static let python: String? = which("python3")
-
-    /// Why the browser tests cannot run here, or nil.
-    static let unavailableReason: String? = {
-        if python == nil { return "python3 is not installed (scripts/install-deps --test installs it)" }
-        if chromium == nil { return "chromium is not installed (scripts/install-deps --test installs it)" }
-        return nil
-    }()
-
-    /// In CI (`CI=true`) the tests never skip: a missing browser is a failure there.
-    static let shouldRun: Bool = unavailableReason == nil || ProcessInfo.processInfo.environment["CI"] == "true"
+    static let chromium: String? = Requirement.chromium.path
+    static let python: String? = Requirement.python3.path
 
     static func requireBrowser() throws {
-        try #require(unavailableReason == nil, "\(unavailableReason ?? "")")
+        for requirement in [Requirement.python3, .chromium] {
+            try #require(requirement.missingReason == nil, "\(requirement.missingReason ?? "")")
+        }
     }
 
     /// What one driver run returned.
@@ -316,7 +296,7 @@ private let safetyProbe = """
 })()
 """
 
-@Suite(.serialized, .enabled(if: ViewerBrowser.shouldRun, "\(ViewerBrowser.unavailableReason ?? "")"))
+@Suite(.serialized, .requires(.python3, .chromium))
 struct ViewerBrowserTests {
     typealias B = ViewerBrowser
 
@@ -658,7 +638,7 @@ struct ViewerBrowserTests {
     }
 
     @Test("safety: a process that renames itself <svg/onload=1>, recorded with flamed record -f html",
-          .enabled(if: Support.perfAvailable, "\(Support.perfUnavailableReason ?? "")"))
+          .requires(.perf))
     func evilProcess() throws {
         let directory = Support.temporaryDirectory()
         let workload = try Support.buildWorkload(in: directory, named: "evil_names")

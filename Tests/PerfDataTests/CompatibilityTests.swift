@@ -1,6 +1,6 @@
 import FlamedSystem
+import PerfDataBuilder
 import Testing
-
 @testable import PerfData
 
 /// Records whose payload is not counted in header.size, and newer record types. perf reads

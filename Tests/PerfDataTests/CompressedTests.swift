@@ -1,11 +1,12 @@
 import FlamedSystem
+import FlamedTestSupport
 import Foundation
+import PerfDataBuilder
 import Testing
-
 @testable import PerfData
 
 /// The zstd command, when installed: used to make real compressed frames.
-let zstdTool: String? = ["/usr/bin/zstd", "/bin/zstd", "/usr/local/bin/zstd"].first { FileManager.default.isExecutableFile(atPath: $0) }
+let zstdTool: String? = Requirement.zstd.path
 
 /// Compresses `data` with the zstd command into one frame.
 func zstdCompress(_ data: [UInt8], level: Int = 19) throws -> [UInt8] {
@@ -179,7 +180,7 @@ struct CompressedTests {
         #expect(reader.compressedRecords == 2)
     }
 
-    @Test("Real zstd frames made by the zstd tool, split over COMPRESSED records", .enabled(if: zstdTool != nil))
+    @Test("Real zstd frames made by the zstd tool, split over COMPRESSED records", .requires(.zstd))
     func realZstd() throws {
         let type = orderedType | SampleFormat.callchain
         let attr = Attr(sampleType: type, flags: Attr.sampleIDAllFlag)
@@ -204,7 +205,7 @@ struct CompressedTests {
     }
 
     @Test("One COMPRESSED record whose frame inflates to far more than one output chunk (perf -z under load)",
-          .enabled(if: zstdTool != nil))
+          .requires(.zstd))
     func largeFrameInOneRecord() throws {
         let type = orderedType | SampleFormat.callchain
         let attr = Attr(sampleType: type, flags: Attr.sampleIDAllFlag)

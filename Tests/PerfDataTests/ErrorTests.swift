@@ -1,6 +1,6 @@
 import FlamedSystem
+import PerfDataBuilder
 import Testing
-
 @testable import PerfData
 
 /// A small valid file with one event and three records.

@@ -1,6 +1,6 @@
 import FlamedSystem
+import PerfDataBuilder
 import Testing
-
 @testable import PerfData
 
 @Suite("Events: attributes, ids and names")

@@ -1,7 +1,7 @@
 import FlamedSystem
 import Foundation
+import PerfDataBuilder
 import Testing
-
 @testable import PerfData
 
 let kernelBuildID: [UInt8] = (0..<20).map { UInt8(0xA0 + $0) }

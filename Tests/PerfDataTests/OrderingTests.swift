@@ -1,6 +1,6 @@
 import FlamedSystem
+import PerfDataBuilder
 import Testing
-
 @testable import PerfData
 
 /// One event with TIME in its samples and a sample_id_all trailer with TID and TIME.

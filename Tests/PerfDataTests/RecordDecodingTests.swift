@@ -1,6 +1,6 @@
 import FlamedSystem
+import PerfDataBuilder
 import Testing
-
 @testable import PerfData
 
 /// A file-mode perf.data with one event and `records` in its data section.

@@ -1,41 +1,41 @@
-import FlamedSystem
-import Testing
-
-@testable import PerfData
+import PerfData
 
 // Builders that write perf.data bytes by hand, following
 // tools/perf/Documentation/perf.data-file-format.txt and include/uapi/linux/perf_event.h.
-// Everything is little-endian, as on the machines flamed runs on.
+// Everything is little-endian, as on the machines flamed runs on. Shared by the reader's
+// unit tests (PerfDataTests) and the golden tests of the whole report (FlamedGoldenTests).
 
 // MARK: - Byte writing
 
 /// Appends little-endian values to a byte array.
-struct ByteWriter {
-    var bytes: [UInt8] = []
+public struct ByteWriter: Sendable {
+    public var bytes: [UInt8] = []
 
-    mutating func u8(_ value: UInt8) { bytes.append(value) }
-    mutating func u16(_ value: UInt16) { for i in 0..<2 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * i))) } }
-    mutating func u32(_ value: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * i))) } }
-    mutating func i32(_ value: Int32) { u32(UInt32(bitPattern: value)) }
-    mutating func u64(_ value: UInt64) { for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * i))) } }
-    mutating func append(_ more: [UInt8]) { bytes.append(contentsOf: more) }
-    mutating func zeros(_ count: Int) { bytes.append(contentsOf: [UInt8](repeating: 0, count: count)) }
+    public init() {}
+
+    public mutating func u8(_ value: UInt8) { bytes.append(value) }
+    public mutating func u16(_ value: UInt16) { for i in 0..<2 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * i))) } }
+    public mutating func u32(_ value: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * i))) } }
+    public mutating func i32(_ value: Int32) { u32(UInt32(bitPattern: value)) }
+    public mutating func u64(_ value: UInt64) { for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * i))) } }
+    public mutating func append(_ more: [UInt8]) { bytes.append(contentsOf: more) }
+    public mutating func zeros(_ count: Int) { bytes.append(contentsOf: [UInt8](repeating: 0, count: count)) }
 
     /// Pads with NULs to a multiple of `alignment`.
-    mutating func pad(to alignment: Int) {
+    public mutating func pad(to alignment: Int) {
         while bytes.count % alignment != 0 { bytes.append(0) }
     }
 
     /// A NUL-terminated string padded with NULs to a multiple of `alignment` (as the kernel
     /// writes COMM and MMAP file names).
-    mutating func cString(_ text: String, align alignment: Int = 8) {
+    public mutating func cString(_ text: String, align alignment: Int = 8) {
         bytes.append(contentsOf: Array(text.utf8))
         bytes.append(0)
         pad(to: alignment)
     }
 
     /// A `perf_header_string`: u32 length (padding included), then the NUL-padded bytes.
-    mutating func headerString(_ text: String) {
+    public mutating func headerString(_ text: String) {
         let utf8 = Array(text.utf8)
         let length = (utf8.count + 1 + 63) / 64 * 64
         u32(UInt32(length))
@@ -44,52 +44,69 @@ struct ByteWriter {
     }
 }
 
-func le16(_ value: UInt16) -> [UInt8] { var w = ByteWriter(); w.u16(value); return w.bytes }
-func le32(_ value: UInt32) -> [UInt8] { var w = ByteWriter(); w.u32(value); return w.bytes }
-func le64(_ value: UInt64) -> [UInt8] { var w = ByteWriter(); w.u64(value); return w.bytes }
+public func le16(_ value: UInt16) -> [UInt8] { var w = ByteWriter(); w.u16(value); return w.bytes }
+public func le32(_ value: UInt32) -> [UInt8] { var w = ByteWriter(); w.u32(value); return w.bytes }
+public func le64(_ value: UInt64) -> [UInt8] { var w = ByteWriter(); w.u64(value); return w.bytes }
 
-func patch16(_ bytes: inout [UInt8], at offset: Int, _ value: UInt16) {
+public func patch16(_ bytes: inout [UInt8], at offset: Int, _ value: UInt16) {
     bytes.replaceSubrange(offset..<offset + 2, with: le16(value))
 }
 
-func patch32(_ bytes: inout [UInt8], at offset: Int, _ value: UInt32) {
+public func patch32(_ bytes: inout [UInt8], at offset: Int, _ value: UInt32) {
     bytes.replaceSubrange(offset..<offset + 4, with: le32(value))
 }
 
-func patch64(_ bytes: inout [UInt8], at offset: Int, _ value: UInt64) {
+public func patch64(_ bytes: inout [UInt8], at offset: Int, _ value: UInt64) {
     bytes.replaceSubrange(offset..<offset + 8, with: le64(value))
 }
 
-func read64(_ bytes: [UInt8], at offset: Int) -> UInt64 {
+public func read64(_ bytes: [UInt8], at offset: Int) -> UInt64 {
     (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) }
 }
 
 /// "PERFILE2" as it appears at the start of every little-endian perf.data file.
-let perfMagic: [UInt8] = Array("PERFILE2".utf8)
+public let perfMagic: [UInt8] = Array("PERFILE2".utf8)
 
 // MARK: - perf_event_attr
 
 /// A `perf_event_attr` to write into the attrs section or a HEADER_ATTR record.
-struct Attr {
-    static let freqFlag: UInt64 = 1 << 10
-    static let sampleIDAllFlag: UInt64 = 1 << 18
+public struct Attr: Sendable {
+    public static let freqFlag: UInt64 = 1 << 10
+    public static let sampleIDAllFlag: UInt64 = 1 << 18
 
-    var type: UInt32 = 1
-    var config: UInt64 = 0
-    var samplePeriod: UInt64 = 4000
-    var sampleType: UInt64 = SampleFormat.ip | SampleFormat.tid | SampleFormat.time | SampleFormat.period
-    var readFormat: UInt64 = 0
-    var flags: UInt64 = 0
-    var branchSampleType: UInt64 = 0
-    var sampleRegsUser: UInt64 = 0
-    var sampleRegsIntr: UInt64 = 0
+    public var type: UInt32 = 1
+    public var config: UInt64 = 0
+    public var samplePeriod: UInt64 = 4000
+    public var sampleType: UInt64 = SampleFormat.ip | SampleFormat.tid | SampleFormat.time | SampleFormat.period
+    public var readFormat: UInt64 = 0
+    public var flags: UInt64 = 0
+    public var branchSampleType: UInt64 = 0
+    public var sampleRegsUser: UInt64 = 0
+    public var sampleRegsIntr: UInt64 = 0
     /// The value of `attr.size` (136 is PERF_ATTR_SIZE_VER8).
-    var size: UInt32 = 136
+    public var size: UInt32 = 136
     /// Sample ids of this event (the attr's ids section, or the ids of HEADER_ATTR).
-    var ids: [UInt64] = []
+    public var ids: [UInt64] = []
+
+    public init(type: UInt32 = 1, config: UInt64 = 0, samplePeriod: UInt64 = 4000,
+                sampleType: UInt64 = SampleFormat.ip | SampleFormat.tid | SampleFormat.time | SampleFormat.period,
+                readFormat: UInt64 = 0, flags: UInt64 = 0, branchSampleType: UInt64 = 0, sampleRegsUser: UInt64 = 0,
+                sampleRegsIntr: UInt64 = 0, size: UInt32 = 136, ids: [UInt64] = []) {
+        self.type = type
+        self.config = config
+        self.samplePeriod = samplePeriod
+        self.sampleType = sampleType
+        self.readFormat = readFormat
+        self.flags = flags
+        self.branchSampleType = branchSampleType
+        self.sampleRegsUser = sampleRegsUser
+        self.sampleRegsIntr = sampleRegsIntr
+        self.size = size
+        self.ids = ids
+    }
 
     /// The attr's bytes, `length` long (by default `size`, or 64 when `size` is 0).
-    func encode(length: Int? = nil) -> [UInt8] {
+    public func encode(length: Int? = nil) -> [UInt8] {
         var w = ByteWriter()
         w.u32(type)
         w.u32(size)
@@ -116,7 +133,7 @@ struct Attr {
 // MARK: - Records
 
 /// A record: `perf_event_header` (type, misc, size) followed by `body`.
-func record(_ type: UInt32, misc: UInt16 = 0, _ body: [UInt8]) -> [UInt8] {
+public func record(_ type: UInt32, misc: UInt16 = 0, _ body: [UInt8]) -> [UInt8] {
     var w = ByteWriter()
     w.u32(type)
     w.u16(misc)
@@ -127,7 +144,7 @@ func record(_ type: UInt32, misc: UInt16 = 0, _ body: [UInt8]) -> [UInt8] {
 
 /// A SAMPLE record laid out for `sampleType`. `id` fills both IDENTIFIER and ID;
 /// `read` is the raw read_format words; `callchain` is written when CALLCHAIN is set.
-func sample(_ sampleType: UInt64, misc: UInt16 = RecordMisc.user, id: UInt64 = 0, ip: UInt64 = 0,
+public func sample(_ sampleType: UInt64, misc: UInt16 = RecordMisc.user, id: UInt64 = 0, ip: UInt64 = 0,
             pid: Int32 = 0, tid: Int32 = 0, time: UInt64 = 0, addr: UInt64 = 0, streamID: UInt64 = 0,
             cpu: UInt32 = 0, period: UInt64 = 1, read: [UInt64] = [], callchain: [UInt64] = [],
             extra: [UInt8] = []) -> [UInt8] {
@@ -151,7 +168,7 @@ func sample(_ sampleType: UInt64, misc: UInt16 = RecordMisc.user, id: UInt64 = 0
 }
 
 /// The `sample_id` trailer that follows non-sample records when sample_id_all is set.
-func sampleID(_ sampleType: UInt64, pid: Int32 = 0, tid: Int32 = 0, time: UInt64 = 0, id: UInt64 = 0,
+public func sampleID(_ sampleType: UInt64, pid: Int32 = 0, tid: Int32 = 0, time: UInt64 = 0, id: UInt64 = 0,
               streamID: UInt64 = 0, cpu: UInt32 = 0) -> [UInt8] {
     var w = ByteWriter()
     if sampleType & SampleFormat.tid != 0 { w.i32(pid); w.i32(tid) }
@@ -163,7 +180,7 @@ func sampleID(_ sampleType: UInt64, pid: Int32 = 0, tid: Int32 = 0, time: UInt64
     return w.bytes
 }
 
-func mmapRecord(pid: Int32, tid: Int32, start: UInt64, length: UInt64, pageOffset: UInt64, filename: String,
+public func mmapRecord(pid: Int32, tid: Int32, start: UInt64, length: UInt64, pageOffset: UInt64, filename: String,
                 misc: UInt16 = RecordMisc.user, trailer: [UInt8] = []) -> [UInt8] {
     var w = ByteWriter()
     w.i32(pid); w.i32(tid)
@@ -174,7 +191,7 @@ func mmapRecord(pid: Int32, tid: Int32, start: UInt64, length: UInt64, pageOffse
 }
 
 /// An MMAP2 record; with `buildID` it uses the build-id form of the union and sets misc bit 14.
-func mmap2Record(pid: Int32, tid: Int32, start: UInt64, length: UInt64, pageOffset: UInt64,
+public func mmap2Record(pid: Int32, tid: Int32, start: UInt64, length: UInt64, pageOffset: UInt64,
                  buildID: [UInt8]? = nil, buildIDSize: UInt8? = nil,
                  major: UInt32 = 8, minor: UInt32 = 1, inode: UInt64 = 1234, generation: UInt64 = 0,
                  protection: UInt32 = 5, flags: UInt32 = 2, filename: String,
@@ -199,7 +216,7 @@ func mmap2Record(pid: Int32, tid: Int32, start: UInt64, length: UInt64, pageOffs
     return record(RecordType.mmap2, misc: misc, w.bytes)
 }
 
-func commRecord(pid: Int32, tid: Int32, name: String, exec: Bool = false, trailer: [UInt8] = []) -> [UInt8] {
+public func commRecord(pid: Int32, tid: Int32, name: String, exec: Bool = false, trailer: [UInt8] = []) -> [UInt8] {
     var w = ByteWriter()
     w.i32(pid); w.i32(tid)
     w.cString(name)
@@ -207,7 +224,7 @@ func commRecord(pid: Int32, tid: Int32, name: String, exec: Bool = false, traile
     return record(RecordType.comm, misc: exec ? RecordMisc.commExec : 0, w.bytes)
 }
 
-func taskRecord(_ type: UInt32, pid: Int32, ppid: Int32, tid: Int32, ptid: Int32, time: UInt64,
+public func taskRecord(_ type: UInt32, pid: Int32, ppid: Int32, tid: Int32, ptid: Int32, time: UInt64,
                 trailer: [UInt8] = []) -> [UInt8] {
     var w = ByteWriter()
     w.i32(pid); w.i32(ppid); w.i32(tid); w.i32(ptid)
@@ -216,20 +233,20 @@ func taskRecord(_ type: UInt32, pid: Int32, ppid: Int32, tid: Int32, ptid: Int32
     return record(type, w.bytes)
 }
 
-func lostRecord(id: UInt64, lost: UInt64, trailer: [UInt8] = []) -> [UInt8] {
+public func lostRecord(id: UInt64, lost: UInt64, trailer: [UInt8] = []) -> [UInt8] {
     record(RecordType.lost, le64(id) + le64(lost) + trailer)
 }
 
-func lostSamplesRecord(lost: UInt64, trailer: [UInt8] = []) -> [UInt8] {
+public func lostSamplesRecord(lost: UInt64, trailer: [UInt8] = []) -> [UInt8] {
     record(RecordType.lostSamples, le64(lost) + trailer)
 }
 
-func throttleRecord(unthrottle: Bool = false, time: UInt64, id: UInt64 = 0, streamID: UInt64 = 0,
+public func throttleRecord(unthrottle: Bool = false, time: UInt64, id: UInt64 = 0, streamID: UInt64 = 0,
                     trailer: [UInt8] = []) -> [UInt8] {
     record(unthrottle ? RecordType.unthrottle : RecordType.throttle, le64(time) + le64(id) + le64(streamID) + trailer)
 }
 
-func ksymbolRecord(address: UInt64, length: UInt32, type: UInt16, flags: UInt16, name: String,
+public func ksymbolRecord(address: UInt64, length: UInt32, type: UInt16, flags: UInt16, name: String,
                    trailer: [UInt8] = []) -> [UInt8] {
     var w = ByteWriter()
     w.u64(address); w.u32(length); w.u16(type); w.u16(flags)
@@ -238,10 +255,10 @@ func ksymbolRecord(address: UInt64, length: UInt32, type: UInt16, flags: UInt16,
     return record(RecordType.ksymbol, w.bytes)
 }
 
-func finishedRound() -> [UInt8] { record(RecordType.finishedRound, []) }
+public func finishedRound() -> [UInt8] { record(RecordType.finishedRound, []) }
 
 /// ID_INDEX with `id_index_entry` {id, idx, cpu, tid} entries.
-func idIndexRecord(_ entries: [(id: UInt64, index: UInt64)]) -> [UInt8] {
+public func idIndexRecord(_ entries: [(id: UInt64, index: UInt64)]) -> [UInt8] {
     var w = ByteWriter()
     w.u64(UInt64(entries.count))
     for (n, entry) in entries.enumerated() {
@@ -251,7 +268,7 @@ func idIndexRecord(_ entries: [(id: UInt64, index: UInt64)]) -> [UInt8] {
 }
 
 /// EVENT_UPDATE: u64 type, u64 id, then the payload (type 2 = NAME: a NUL-padded string).
-func eventUpdateRecord(kind: UInt64 = 2, id: UInt64, name: String) -> [UInt8] {
+public func eventUpdateRecord(kind: UInt64 = 2, id: UInt64, name: String) -> [UInt8] {
     var w = ByteWriter()
     w.u64(kind); w.u64(id)
     w.cString(name)
@@ -259,7 +276,7 @@ func eventUpdateRecord(kind: UInt64 = 2, id: UInt64, name: String) -> [UInt8] {
 }
 
 /// HEADER_ATTR: the attr (its `size` bytes, 8-aligned) followed by its ids.
-func headerAttrRecord(_ attr: Attr) -> [UInt8] {
+public func headerAttrRecord(_ attr: Attr) -> [UInt8] {
     var w = ByteWriter()
     w.append(attr.encode())
     for id in attr.ids { w.u64(id) }
@@ -267,14 +284,14 @@ func headerAttrRecord(_ attr: Attr) -> [UInt8] {
 }
 
 /// HEADER_FEATURE: u64 feature id, then the feature's body as in a file's feature section.
-func headerFeatureRecord(_ feature: Int, _ body: [UInt8]) -> [UInt8] {
+public func headerFeatureRecord(_ feature: Int, _ body: [UInt8]) -> [UInt8] {
     record(RecordType.headerFeature, le64(UInt64(feature)) + body)
 }
 
-func compressedRecord(_ payload: [UInt8]) -> [UInt8] { record(RecordType.compressed, payload) }
+public func compressedRecord(_ payload: [UInt8]) -> [UInt8] { record(RecordType.compressed, payload) }
 
 /// A `build_id_event` (BUILD_ID feature entry or HEADER_BUILD_ID record).
-func buildIDEvent(pid: Int32, buildID: [UInt8], filename: String, misc: UInt16, withSize: Bool = true,
+public func buildIDEvent(pid: Int32, buildID: [UInt8], filename: String, misc: UInt16, withSize: Bool = true,
                   type: UInt32 = 0) -> [UInt8] {
     var w = ByteWriter()
     w.i32(pid)
@@ -289,23 +306,23 @@ func buildIDEvent(pid: Int32, buildID: [UInt8], filename: String, misc: UInt16, 
 
 // MARK: - Feature bodies
 
-enum FeatureBody {
-    static func string(_ text: String) -> [UInt8] {
+public enum FeatureBody {
+    public static func string(_ text: String) -> [UInt8] {
         var w = ByteWriter(); w.headerString(text); return w.bytes
     }
 
-    static func nrCPUs(available: UInt32, online: UInt32) -> [UInt8] { le32(available) + le32(online) }
+    public static func nrCPUs(available: UInt32, online: UInt32) -> [UInt8] { le32(available) + le32(online) }
 
-    static func cmdline(_ words: [String]) -> [UInt8] {
+    public static func cmdline(_ words: [String]) -> [UInt8] {
         var w = ByteWriter()
         w.u32(UInt32(words.count))
         for word in words { w.headerString(word) }
         return w.bytes
     }
 
-    static func sampleTime(first: UInt64, last: UInt64) -> [UInt8] { le64(first) + le64(last) }
+    public static func sampleTime(first: UInt64, last: UInt64) -> [UInt8] { le64(first) + le64(last) }
 
-    static func eventDesc(_ events: [(attr: Attr, name: String, ids: [UInt64])], attrSize: Int = 136) -> [UInt8] {
+    public static func eventDesc(_ events: [(attr: Attr, name: String, ids: [UInt64])], attrSize: Int = 136) -> [UInt8] {
         var w = ByteWriter()
         w.u32(UInt32(events.count))
         w.u32(UInt32(attrSize))
@@ -322,38 +339,38 @@ enum FeatureBody {
 // MARK: - Whole files
 
 /// Where the parts of a built file lie.
-struct BuiltFile {
-    var bytes: [UInt8]
-    var attrsOffset: Int
-    var attrEntrySize: Int
-    var idsOffsets: [Int]
-    var dataOffset: Int
-    var dataSize: Int
-    var featureTableOffset: Int
+public struct BuiltFile: Sendable {
+    public var bytes: [UInt8]
+    public var attrsOffset: Int
+    public var attrEntrySize: Int
+    public var idsOffsets: [Int]
+    public var dataOffset: Int
+    public var dataSize: Int
+    public var featureTableOffset: Int
     /// File offset of each record passed to the builder, in order.
-    var recordOffsets: [Int]
+    public var recordOffsets: [Int]
 }
 
 /// Writes a file-mode perf.data: header, the attrs' id lists, the attrs section, the data
 /// section, the feature section table and the feature bodies (in bit order).
-struct PerfFileBuilder {
-    var attrs: [Attr] = [Attr()]
-    var records: [[UInt8]] = []
-    var features: [(id: Int, body: [UInt8])] = []
+public struct PerfFileBuilder: Sendable {
+    public var attrs: [Attr] = [Attr()]
+    public var records: [[UInt8]] = []
+    public var features: [(id: Int, body: [UInt8])] = []
     /// Bytes of each attr in the attrs section (attr_size - 16); by default the largest attr.size.
-    var attrLength: Int?
+    public var attrLength: Int?
     /// The data size written in the header, when it should not be the real one.
-    var headerDataSize: UInt64?
+    public var headerDataSize: UInt64?
 
     /// Without `records` the data section holds one FINISHED_ROUND: a data size of 0 in the
     /// header means "perf record was killed", which tests ask for with `headerDataSize`.
-    init(attrs: [Attr] = [Attr()], records: [[UInt8]] = [finishedRound()], features: [(id: Int, body: [UInt8])] = []) {
+    public init(attrs: [Attr] = [Attr()], records: [[UInt8]] = [finishedRound()], features: [(id: Int, body: [UInt8])] = []) {
         self.attrs = attrs
         self.records = records
         self.features = features
     }
 
-    func build() -> BuiltFile {
+    public func build() -> BuiltFile {
         let largest: Int = attrs.map { $0.size == 0 ? 64 : Int($0.size) }.max() ?? 136
         let length: Int = attrLength ?? largest
         var w = ByteWriter()
@@ -408,12 +425,12 @@ struct PerfFileBuilder {
 }
 
 /// A pipe-mode stream: magic, header size 16, then the records.
-func pipeStream(_ records: [[UInt8]]) -> [UInt8] {
+public func pipeStream(_ records: [[UInt8]]) -> [UInt8] {
     perfMagic + le64(16) + records.flatMap { $0 }
 }
 
 /// File offsets of `records` in `pipeStream(records)`.
-func pipeOffsets(_ records: [[UInt8]]) -> [Int] {
+public func pipeOffsets(_ records: [[UInt8]]) -> [Int] {
     var offsets: [Int] = []
     var offset = 16
     for r in records {
@@ -427,14 +444,14 @@ func pipeOffsets(_ records: [[UInt8]]) -> [Int] {
 
 /// Writes zstd frames (RFC 8878) made of raw and RLE blocks, so tests need neither the
 /// zstd tool nor a compressor: the decoder must still handle them like any other frame.
-enum ZstdFrame {
-    enum Block {
+public enum ZstdFrame {
+    public enum Block: Sendable {
         case raw([UInt8])
         case rle(UInt8, count: Int)
     }
 
     /// One frame holding `content` in raw blocks of at most `blockSize` bytes.
-    static func raw(_ content: [UInt8], blockSize: Int = 1 << 17) -> [UInt8] {
+    public static func raw(_ content: [UInt8], blockSize: Int = 1 << 17) -> [UInt8] {
         var blocks: [Block] = []
         var start = 0
         repeat {
@@ -446,7 +463,7 @@ enum ZstdFrame {
     }
 
     /// One single-segment frame with a 4-byte content size and the given blocks.
-    static func frame(_ blocks: [Block]) -> [UInt8] {
+    public static func frame(_ blocks: [Block]) -> [UInt8] {
         let contentSize = blocks.reduce(0) { total, block in
             switch block {
             case .raw(let bytes): return total + bytes.count
@@ -472,63 +489,4 @@ enum ZstdFrame {
         }
         return w.bytes
     }
-}
-
-// MARK: - Reading
-
-/// Parses `bytes` and collects every record `readRecords` delivers.
-func readAll(_ bytes: [UInt8]) throws -> (reader: PerfDataReader, records: [PerfRecord]) {
-    let reader = try PerfDataReader(bytes: ByteView(bytes))
-    var records: [PerfRecord] = []
-    try reader.readRecords { records.append($0) }
-    return (reader, records)
-}
-
-extension PerfRecord {
-    var sample: SampleRecord? { if case .sample(let s) = self { return s } else { return nil } }
-    var mmap: MmapRecord? { if case .mmap(let m) = self { return m } else { return nil } }
-    var comm: CommRecord? { if case .comm(let c) = self { return c } else { return nil } }
-
-    /// A short label for order checks: "s<time>" for samples (or "s#<ip>" without time),
-    /// "mmap:<file>", "comm:<name>", …
-    var label: String {
-        switch self {
-        case .sample(let s): return s.time != 0 ? "s\(s.time)" : "s#\(s.ip)"
-        case .mmap(let m): return "mmap:\(m.filename)"
-        case .comm(let c): return "comm:\(c.name)"
-        case .fork(let t): return "fork:\(t.tid)"
-        case .exit(let t): return "exit:\(t.tid)"
-        case .lost(let n): return "lost:\(n)"
-        case .lostSamples(let n): return "lostSamples:\(n)"
-        case .throttle(let on): return on ? "throttle" : "unthrottle"
-        case .ksymbol(let k): return "ksymbol:\(k.name)"
-        }
-    }
-}
-
-/// Checks that `body` throws a `PerfDataError` of `kind` at `offset`, and that its
-/// description names the offset in hex.
-@discardableResult
-func expectPerfError(_ kind: PerfDataError.Kind, at offset: Int?, messageContains fragment: String? = nil,
-                     sourceLocation: SourceLocation = #_sourceLocation,
-                     _ body: () throws -> Void) -> PerfDataError? {
-    let error = #expect(throws: PerfDataError.self, sourceLocation: sourceLocation) { try body() }
-    guard let error else { return nil }
-    #expect(error.kind == kind, "\(error)", sourceLocation: sourceLocation)
-    #expect(error.offset == offset, "\(error)", sourceLocation: sourceLocation)
-    if let offset {
-        #expect(error.description.contains("at offset 0x\(String(offset, radix: 16)):"), "\(error)",
-                sourceLocation: sourceLocation)
-    }
-    #expect(error.description.contains(kind.rawValue), sourceLocation: sourceLocation)
-    if let fragment {
-        #expect(error.description.contains(fragment), "\(error)", sourceLocation: sourceLocation)
-    }
-    return error
-}
-
-/// Parses the header and reads every record, as the report pipeline does.
-func parseAndRead(_ bytes: [UInt8]) throws {
-    let reader = try PerfDataReader(bytes: ByteView(bytes))
-    try reader.readRecords { _ in }
 }

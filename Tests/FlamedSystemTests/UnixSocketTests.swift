@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FlamedSystem
+import FlamedTestSupport
 import SystemPackage
 import Testing
 
@@ -170,7 +171,7 @@ private func connectedPair(_ listener: UnixListener) throws -> (server: UnixConn
         #expect(throws: SocketIOError.closed) { try server.write(payload, timeoutMilliseconds: 1000).get() }
     }
 
-    @Test(.enabled(if: getuid() == 0, "needs root to run a client as another user"))
+    @Test(.requires(.root))
     func unprivilegedUserNeedsModeOrGroup() throws {
         let scratch = try ScratchDirectory()
         let script = """
