@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(name: "FlameRenderTests", dependencies: ["FlameRender", "FlameGraph"]),
         .testTarget(
             name: "SymbolizerTests",
-            dependencies: ["Symbolizer", "ObjectFile", "FlamedSystem", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Symbolizer", "ObjectFile", "FlamedSystem", "ProcText", "FlamedTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "DemanglingTests", dependencies: ["Demangling"]),
         .testTarget(

@@ -10,6 +10,13 @@ public struct FileStamp: Hashable, Sendable, CustomStringConvertible {
     public let size: Int64
     public let modified: Int64
 
+    public init(device: UInt64, inode: UInt64, size: Int64, modified: Int64) {
+        self.device = device
+        self.inode = inode
+        self.size = size
+        self.modified = modified
+    }
+
     /// The identity of the regular file at `path` (symbolic links followed), or nil.
     public init?(path: String) {
         var info = stat()

@@ -54,7 +54,7 @@ final class DSO: @unchecked Sendable {
     /// `runningVDSO` allows naming `[vdso]` frames from this process's own vDSO when the
     /// recording has no build id for it (pipe mode) and was made on the running kernel.
     @discardableResult
-    func load(cacheDirectory: String, logger: Logger, runningVDSO: Bool = false) -> LoadedSymbols {
+    func load(cacheDirectory: String, files: SymbolFileProvider, logger: Logger, runningVDSO: Bool = false) -> LoadedSymbols {
         state.withLock { state in
             if let current = state.shared ?? state.own { return current }
             var image: ELFImage?
@@ -62,7 +62,7 @@ final class DSO: @unchecked Sendable {
             if let known = state.key {
                 key = known
             } else {
-                let identified = Self.identify(path: openPath, recordedBuildID: expectedBuildID, runningVDSO: runningVDSO)
+                let identified = Self.identify(path: openPath, recordedBuildID: expectedBuildID, runningVDSO: runningVDSO, files: files)
                 key = identified.key
                 image = identified.image
                 state.key = key
@@ -71,7 +71,7 @@ final class DSO: @unchecked Sendable {
             let buildID = state.buildID, path = self.openPath
             let loaded = cache.symbols(forKey: key) {
                 SymbolSources.load(key: key, path: path, buildID: buildID, image: image, cacheDirectory: cacheDirectory,
-                                   runningVDSO: runningVDSO, logger: logger)
+                                   runningVDSO: runningVDSO, files: files, logger: logger)
             }
             if loaded.count > 0 { state.shared = loaded } else { state.own = loaded }
             return loaded
@@ -80,14 +80,14 @@ final class DSO: @unchecked Sendable {
 
     /// The cache key of a file: its build id (the recorded one, else the file's own, which
     /// opens the file), else its device, inode, size and time, else its path.
-    static func identify(path: String, recordedBuildID: [UInt8]?, runningVDSO: Bool)
+    static func identify(path: String, recordedBuildID: [UInt8]?, runningVDSO: Bool, files: SymbolFileProvider)
         -> (key: String, buildID: [UInt8]?, image: ELFImage?) {
         func hex(_ id: [UInt8]) -> String { id.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
         if let id = recordedBuildID, !id.isEmpty { return ("build-id:" + hex(id), id, nil) }
         if path.hasPrefix("[") { return (path == "[vdso]" && runningVDSO ? "vdso:running" : "path:" + path, nil, nil) }
-        let image = try? ELFImage.open(path: path).get()
+        let image = try? files.objectFile(path).get()
         if let id = image?.buildID, !id.isEmpty { return ("build-id:" + hex(id), id, image) }
-        if let identity = FileStamp(path: path) { return ("inode:\(identity)", nil, image) }
+        if let identity = files.stamp(path) { return ("inode:\(identity)", nil, image) }
         return ("path:" + path, nil, image)
     }
 

@@ -47,7 +47,7 @@ final class PerfMap {
         checked = true
         lastCheck = now
         // Gone (deleted at exit, or its process's root with it): keep what was read.
-        guard let current = files.perfMapStamp(path) else { return false }
+        guard let current = files.stamp(path) else { return false }
         if let file, file == current { return false }
         var from = consumed
         var changed = false
@@ -63,7 +63,7 @@ final class PerfMap {
             frames.removeAll()
         }
         file = current
-        guard Int(current.size) > from, let bytes = files.perfMapContents(path) else { return changed }
+        guard Int(current.size) > from, let bytes = files.contents(path) else { return changed }
         var added: [(start: UInt64, end: UInt64, frame: Int32)] = []
         bytes.withUnsafeBytes { raw in
             let count = raw.count

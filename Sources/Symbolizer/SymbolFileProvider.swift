@@ -1,14 +1,16 @@
 import Demangling
-import ProcText
 import FlamedSystem
+import ObjectFile
+import ProcText
 
-/// Where the symbolizer's files come from: the file each mapping was made from, and each
-/// JIT's perf map. The symbolizer asks; it never decides by itself how a process's files
-/// are reached.
+/// Where the symbolizer's files come from: binaries and their debug files (by path, in
+/// build-id directories, through debuglink), each mapping's file as its process sees it,
+/// the running vDSO, and each JIT's perf map. The symbolizer and its symbol sources ask;
+/// they never open a file themselves.
 ///
-/// `RecordingFiles` reads them by the paths a recording names, as perf does at report time;
-/// live profiles reach them as each process sees them (its root, `map_files`), and tests
-/// give them from memory.
+/// The file-system defaults read paths as they are; `RecordingFiles` uses them as perf does
+/// at report time, live profiles also reach each process's files through its root and
+/// `map_files`, and tests give them from memory.
 public protocol SymbolFileProvider: AnyObject, Sendable {
     /// The file a mapping of process `pid` (at `start..<end`, from `path`, device and inode
     /// `identity`) was made from, opened and held so that it resolves after the process
@@ -19,19 +21,40 @@ public protocol SymbolFileProvider: AnyObject, Sendable {
     /// Whether a perf map is read again as it grows (live profiles) or once, when first
     /// needed (reports, as perf reads them).
     var rereadsPerfMaps: Bool { get }
-    /// The identity of the perf map at `path` now, or nil when there is none.
-    func perfMapStamp(_ path: String) -> FileStamp?
-    /// The contents of the perf map at `path`, or nil when it cannot be read.
-    func perfMapContents(_ path: String) -> ByteView?
+    /// Whether a regular file is at `path` (a candidate worth opening).
+    func isRegularFile(_ path: String) -> Bool
+    /// What identifies the contents of the regular file at `path` without reading them.
+    func stamp(_ path: String) -> FileStamp?
+    /// The whole file at `path` (a perf map), or nil when it cannot be read.
+    func contents(_ path: String) -> ByteView?
+    /// The ELF file at `path`, parsed.
+    func objectFile(_ path: String) -> Result<ELFImage, FileError>
+    /// The vDSO the running kernel maps into this process, parsed.
+    func runningVDSO() -> Result<ELFImage, FileError>
+    /// The CRC-32 of the whole file at `path` (a `.gnu_debuglink` check).
+    func crc32(_ path: String) -> Result<UInt32, FileError>
+    /// `path` with symbolic links, `.` and `..` resolved, or nil when it does not exist.
+    func realPath(_ path: String) -> String?
 }
 
+/// The file system as it is.
 extension SymbolFileProvider {
-    public func perfMapStamp(_ path: String) -> FileStamp? { FileStamp(path: path) }
+    public func isRegularFile(_ path: String) -> Bool { FileReader.isRegularFile(path) }
 
-    public func perfMapContents(_ path: String) -> ByteView? {
+    public func stamp(_ path: String) -> FileStamp? { FileStamp(path: path) }
+
+    public func contents(_ path: String) -> ByteView? {
         guard case .success(let bytes) = FileReader.map(path: path) else { return nil }
         return bytes
     }
+
+    public func objectFile(_ path: String) -> Result<ELFImage, FileError> { ELFImage.open(path: path) }
+
+    public func runningVDSO() -> Result<ELFImage, FileError> { ELFImage.openRunningVDSO() }
+
+    public func crc32(_ path: String) -> Result<UInt32, FileError> { CRC32.checksum(ofFile: path) }
+
+    public func realPath(_ path: String) -> String? { FileStamp.realPath(path) }
 }
 
 /// The files of a recording, read by the paths its records name: binaries as they are

@@ -26,7 +26,7 @@ enum SymbolSources {
     /// the file's own when nothing was recorded; `image` the file when it was already
     /// opened. `runningVDSO` allows `[vdso]` to be read from this process's own vDSO.
     static func load(key: String, path: String, buildID: [UInt8]?, image: ELFImage?, cacheDirectory: String,
-                     runningVDSO: Bool, logger: Logger) -> LoadedSymbols {
+                     runningVDSO: Bool, files: SymbolFileProvider, logger: Logger) -> LoadedSymbols {
         let buildID = (buildID?.isEmpty ?? true) ? nil : buildID
         let hex = buildID.map { $0.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
         let cached = hex.map { "\(cacheDirectory)/.build-id/\($0.prefix(2))/\($0.dropFirst(2))" }
@@ -38,9 +38,9 @@ enum SymbolSources {
         // The binary: the file itself or a copy of it, the first whose build id matches.
         var binary: ELFImage?
         if path == "[vdso]" {
-            if let cached, FileReader.isRegularFile("\(cached)/vdso"), case .success(let copy) = ELFImage.open(path: "\(cached)/vdso"), matches(copy) {
+            if let cached, files.isRegularFile("\(cached)/vdso"), case .success(let copy) = files.objectFile("\(cached)/vdso"), matches(copy) {
                 binary = copy
-            } else if runningVDSO || buildID != nil, case .success(let running) = ELFImage.openRunningVDSO(), matches(running) {
+            } else if runningVDSO || buildID != nil, case .success(let running) = files.runningVDSO(), matches(running) {
                 binary = running
             }
         } else if !path.hasPrefix("[") {
@@ -48,8 +48,8 @@ enum SymbolSources {
                 let opened: ELFImage?
                 if let image, candidate == path {
                     opened = image
-                } else if FileReader.isRegularFile(candidate) {
-                    opened = try? ELFImage.open(path: candidate).get()
+                } else if files.isRegularFile(candidate) {
+                    opened = try? files.objectFile(candidate).get()
                 } else {
                     opened = nil
                 }
@@ -76,8 +76,8 @@ enum SymbolSources {
         // 2. A separate debug file, by build id, then by debuglink.
         if symbols == nil, let hex, let cached, path != "[vdso]" {
             for candidate in ["\(cached)/debug", "/usr/lib/debug/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"]
-            where FileReader.isRegularFile(candidate) {
-                guard let image = try? ELFImage.open(path: candidate).get() else { continue }
+            where files.isRegularFile(candidate) {
+                guard let image = try? files.objectFile(candidate).get() else { continue }
                 guard matches(image) else {
                     logger.debug("build-id mismatch", metadata: ["file": "\(candidate)"])
                     continue
@@ -89,8 +89,8 @@ enum SymbolSources {
             }
         }
         if symbols == nil, let binary, let link = binary.debugLink {
-            for candidate in debugLinkCandidates(binary: binary.path, name: link.name) where FileReader.isRegularFile(candidate) {
-                switch CRC32.checksum(ofFile: candidate) {
+            for candidate in debugLinkCandidates(binary: binary.path, name: link.name, files: files) where files.isRegularFile(candidate) {
+                switch files.crc32(candidate) {
                 case .success(let crc) where crc == link.crc:
                     break
                 case .success(let crc):
@@ -101,7 +101,7 @@ enum SymbolSources {
                     logger.debug("cannot read debug file", metadata: ["error": "\(error)"])
                     continue
                 }
-                guard let image = try? ELFImage.open(path: candidate).get() else { continue }
+                guard let image = try? files.objectFile(candidate).get() else { continue }
                 guard matches(image), binary.buildID == nil || image.buildID == nil || binary.buildID == image.buildID else {
                     logger.debug("build-id mismatch", metadata: ["file": "\(candidate)"])
                     continue
@@ -147,10 +147,10 @@ enum SymbolSources {
     /// Where a `.gnu_debuglink` name is looked for, as gdb does: next to the binary, in
     /// `.debug/` beside it, and under `/usr/lib/debug` with the binary's directory (for the
     /// path as mapped and, when it differs, with symbolic links resolved).
-    static func debugLinkCandidates(binary: String, name: String) -> [String] {
+    static func debugLinkCandidates(binary: String, name: String, files: SymbolFileProvider) -> [String] {
         guard !name.isEmpty, !name.contains("/") else { return [] }
         var directories = [directory(of: binary)]
-        if let real = FileStamp.realPath(binary), directory(of: real) != directories[0] { directories.append(directory(of: real)) }
+        if let real = files.realPath(binary), directory(of: real) != directories[0] { directories.append(directory(of: real)) }
         var result: [String] = []
         for directory in directories {
             let base = directory == "/" ? "" : directory

@@ -194,9 +194,9 @@ public final class Symbolizer {
         }
         guard !pending.isEmpty else { return }
         // More than the cache keeps would only evict what was loaded first.
-        let cacheDirectory = self.cacheDirectory, logger = self.logger, queue = Array(pending.prefix(symbolCache.capacity))
+        let cacheDirectory = self.cacheDirectory, files = self.files, logger = self.logger, queue = Array(pending.prefix(symbolCache.capacity))
         DispatchQueue.global().async {
-            for dso in queue { dso.load(cacheDirectory: cacheDirectory, logger: logger) }
+            for dso in queue { dso.load(cacheDirectory: cacheDirectory, files: files, logger: logger) }
         }
     }
 
@@ -386,7 +386,7 @@ public final class Symbolizer {
     private func resolve(in space: AddressSpace, _ lookup: UInt64) -> Int32 {
         var frame = Self.unknownUser
         if let mapping = space.find(lookup), let dso = mapping.dso {
-            let symbols = dso.load(cacheDirectory: cacheDirectory, logger: logger, runningVDSO: recordedOnRunningKernel)
+            let symbols = dso.load(cacheDirectory: cacheDirectory, files: files, logger: logger, runningVDSO: recordedOnRunningKernel)
             let fileOffset = lookup &- mapping.start &+ mapping.pageOffset
             if let virtual = symbols.virtualAddress(fileOffset: fileOffset), let index = symbols.find(virtual) {
                 frame = frameBase(of: symbols, in: dso) + Int32(index)
@@ -537,7 +537,7 @@ public final class Symbolizer {
             let index = Int(frame - owner.base)
             // The table may have been evicted and loaded again since: the same identity
             // means the same symbols at the same indices.
-            let symbols = dso.load(cacheDirectory: cacheDirectory, logger: logger, runningVDSO: recordedOnRunningKernel)
+            let symbols = dso.load(cacheDirectory: cacheDirectory, files: files, logger: logger, runningVDSO: recordedOnRunningKernel)
             if index < symbols.table.count, ownerIdentities[owner.base] == symbols.identity {
                 return .pending(PendingName(symbols: symbols, index: index, style: demangleStyle))
             }

@@ -87,7 +87,7 @@ private enum Tools {
 
     static func load(_ path: String, cacheDirectory: String = "/nonexistent") -> LoadedSymbols {
         let dso = DSO(path: path, expectedBuildID: nil, cache: SymbolCache(capacity: 4))
-        return dso.load(cacheDirectory: cacheDirectory, logger: Logger(label: "test"))
+        return dso.load(cacheDirectory: cacheDirectory, files: RecordingFiles(), logger: Logger(label: "test"))
     }
 
     /// Maps `binary`'s executable segment for process `pid` as the loader would, at `base`,
@@ -236,11 +236,11 @@ struct SymbolSourceTests {
 
     @Test("a debuglink is searched next to the binary, in .debug/, then under /usr/lib/debug")
     func debugLinkOrder() {
-        #expect(SymbolSources.debugLinkCandidates(binary: "/opt/app/bin/tool", name: "tool.debug")
+        #expect(SymbolSources.debugLinkCandidates(binary: "/opt/app/bin/tool", name: "tool.debug", files: RecordingFiles())
                 == ["/opt/app/bin/tool.debug", "/opt/app/bin/.debug/tool.debug", "/usr/lib/debug/opt/app/bin/tool.debug"])
-        #expect(SymbolSources.debugLinkCandidates(binary: "/tool", name: "tool.debug")
+        #expect(SymbolSources.debugLinkCandidates(binary: "/tool", name: "tool.debug", files: RecordingFiles())
                 == ["/tool.debug", "/.debug/tool.debug", "/usr/lib/debug/tool.debug"])
-        #expect(SymbolSources.debugLinkCandidates(binary: "/bin/tool", name: "../etc/passwd").isEmpty, "names are file names only")
+        #expect(SymbolSources.debugLinkCandidates(binary: "/bin/tool", name: "../etc/passwd", files: RecordingFiles()).isEmpty, "names are file names only")
     }
 
     @Test("a debug file's symbols resolve at the stripped binary's addresses; [basename] and [unknown]")
