@@ -122,8 +122,6 @@ public final class Symbolizer {
     /// Where the files come from.
     private let files: SymbolFileProvider
     private var kernel: KernelSymbols?
-    /// Every kernel table frames were taken from, by first frame id: the one in use is last.
-    private var kernelTables: [(base: Int32, table: SymbolTable)] = []
     /// Reads the kernel's symbols afresh once (see `SymbolizerConfiguration.kernelReloader`).
     private var kernelReloader: (() -> KernelSymbols?)?
     private var kernelRelocation: UInt64 = 0
@@ -136,31 +134,19 @@ public final class Symbolizer {
     /// The address space looked up last: a sample's frames all belong to one process.
     private var lastSpace: (pid: Int32, space: AddressSpace?)?
     private var comms: [Int32: String] = [:]
-    private var nextFrame: Int32 = 2
-    private var owners: [(base: Int32, dso: DSO?)] = []
     /// Where loaded symbol tables come from and are kept (shared by symbolizers).
     let symbolCache: SymbolCache
-    /// The frame base of each symbol table given frame ids, by `LoadedSymbols.identity`:
-    /// mappings of one file under many paths share their frame ids.
-    private var frameBases: [String: Int32] = [:]
-    /// The identity of the table whose symbol 0 has frame id `base`, by base.
-    private var ownerIdentities: [Int32: String] = [:]
-    /// `[basename]` frames: an address in a known file that no symbol covers.
-    private var moduleFrames = IntMap()
-    private var names: [Int32: String] = [:]
     private var dynamicKernel: [(start: UInt64, end: UInt64, name: String, frame: Int32)] = []
+    /// The frame id of symbol 0 of the kernel table in use.
     private var kernelFrameBase: Int32 = 2
+    /// Frame ids handed out, and their names.
+    private let frames: FrameNames
     /// Whether the recording was made on the running kernel, so that its `[vdso]` is ours.
     public var recordedOnRunningKernel = false
-    /// How user-space names are demangled.
-    private let demangleStyle: DemangleStyle
     /// The time of the sample being resolved (CLOCK_MONOTONIC ns, as live events are
     /// stamped), or 0. Perf maps are looked at again by it, so that a process with unnamed
     /// code costs no clock read per sample.
     public var sampleTime: UInt64 = 0
-    /// Frame ids of JIT code (named from perf maps), by name.
-    private var jitFrames: [String: Int32] = [:]
-    private var jitFrameIDs = Set<Int32>()
     private var nextGeneration: UInt32 = 1 { didSet { changeCount &+= 1 } }
     private var kernelGeneration: UInt32 = 0 { didSet { changeCount &+= 1 } }
     /// Changes whenever `generation(pid:)` or `fileRanges(pid:)` of any process may give
@@ -177,7 +163,7 @@ public final class Symbolizer {
         cacheDirectory = configuration.buildIDCache
         files = configuration.files
         symbolCache = configuration.symbolCache
-        demangleStyle = configuration.demangle
+        frames = FrameNames(demangle: configuration.demangle)
         self.logger = logger
         if let kernel { useKernel(kernel) }
         comms[0] = "swapper"
@@ -271,7 +257,7 @@ public final class Symbolizer {
     /// How much the symbolizer holds: address spaces, thread names, binaries and frame ids
     /// handed out. Long runs rebuild the symbolizer when these pass their caps.
     public var footprint: (spaces: Int, threads: Int, binaries: Int, frames: Int) {
-        (spaces.count, comms.count, dsos.count, Int(nextFrame))
+        (spaces.count, comms.count, dsos.count, frames.count)
     }
 
     /// Applies a KSYMBOL record (BPF programs and other run-time kernel code).
@@ -280,11 +266,7 @@ public final class Symbolizer {
         kernelCache.removeAll()
         kernelGeneration &+= 1
         guard !unregister else { return }
-        let frame = nextFrame
-        nextFrame += 1
-        owners.append((frame, nil))
-        names[frame] = name
-        dynamicKernel.append((address, address &+ UInt64(length), name, frame))
+        dynamicKernel.append((address, address &+ UInt64(length), name, frames.named(name)))
     }
 
     /// The name a thread has now: its last COMM, or perf's `:tid` when none was seen.
@@ -341,11 +323,11 @@ public final class Symbolizer {
         if space.awaitingJIT && !isReturnAddress { refreshPerfMap(space) }
         if isReturnAddress {
             var frame = resolve(in: space, address &- 1)
-            if frame == Self.unknownUser || moduleFrames[UInt64(frame)] != nil {
+            if frame == Self.unknownUser || frames.isModuleFrame(frame) {
                 // No symbol at address-1: a symbol at the address itself, else the file's
                 // [basename] frame, is the best name.
                 let exact = resolve(in: space, address)
-                if exact != Self.unknownUser && moduleFrames[UInt64(exact)] == nil {
+                if exact != Self.unknownUser && !frames.isModuleFrame(exact) {
                     frame = exact
                 } else if frame == Self.unknownUser {
                     frame = exact
@@ -389,9 +371,9 @@ public final class Symbolizer {
             let symbols = dso.load(cacheDirectory: cacheDirectory, files: files, logger: logger, runningVDSO: recordedOnRunningKernel)
             let fileOffset = lookup &- mapping.start &+ mapping.pageOffset
             if let virtual = symbols.virtualAddress(fileOffset: fileOffset), let index = symbols.find(virtual) {
-                frame = frameBase(of: symbols, in: dso) + Int32(index)
+                frame = frames.base(of: symbols, in: dso) + Int32(index)
             } else {
-                frame = moduleFrame(of: dso)
+                frame = frames.moduleFrame(of: dso)
             }
         } else if let jit = jitFrame(in: space, lookup) {
             frame = jit
@@ -399,44 +381,10 @@ public final class Symbolizer {
         return frame
     }
 
-    /// The frame id of symbol 0 of `symbols`, assigned on first use. One table (one file,
-    /// whatever its paths) has one range of frame ids.
-    private func frameBase(of symbols: LoadedSymbols, in dso: DSO) -> Int32 {
-        let identity = symbols.identity
-        if dso.frameBase >= 0 && dso.frameIdentity == identity { return dso.frameBase }
-        let base: Int32
-        if let existing = frameBases[identity] {
-            base = existing
-        } else {
-            base = nextFrame
-            nextFrame += Int32(max(symbols.count, 1))
-            owners.append((base, dso))
-            frameBases[identity] = base
-            ownerIdentities[base] = identity
-        }
-        dso.frameBase = base
-        dso.frameIdentity = identity
-        return base
-    }
-
-    /// The `[basename]` frame of a file, for its addresses that no symbol covers.
-    private func moduleFrame(of dso: DSO) -> Int32 {
-        if dso.moduleFrame >= 0 { return dso.moduleFrame }
-        let frame = nextFrame
-        nextFrame += 1
-        owners.append((frame, nil))
-        names[frame] = dso.moduleName
-        moduleFrames.set(UInt64(frame), 1)
-        dso.moduleFrame = frame
-        return frame
-    }
-
     // MARK: JIT perf maps
 
     /// Whether `frame` is JIT code named from a perf map.
-    public func isJIT(_ frame: Int32) -> Bool {
-        !jitFrameIDs.isEmpty && jitFrameIDs.contains(frame)
-    }
+    public func isJIT(_ frame: Int32) -> Bool { frames.isJIT(frame) }
 
     /// The frame of `address` (in anonymous memory or no mapping) from the process's perf
     /// map, read on first need and again when it has grown.
@@ -460,22 +408,10 @@ public final class Symbolizer {
         if space.nextPerfMapLook > now && space.perfMap != nil { return }
         space.nextPerfMapLook = now &+ PerfMap.checkInterval
         changeCount &+= 1
-        guard let map = space.perfMap, map.refresh(now: now, files: files, intern: jitFrame(named:)) else { return }
+        guard let map = space.perfMap, map.refresh(now: now, files: files, intern: frames.jitFrame(named:)) else { return }
         space.generation = nextGeneration
         nextGeneration &+= 1
         space.awaitingJIT = false
-    }
-
-    /// The frame id of a JIT symbol name, assigned on first use.
-    private func jitFrame(named name: String) -> Int32 {
-        if let existing = jitFrames[name] { return existing }
-        let frame = nextFrame
-        nextFrame += 1
-        owners.append((frame, nil))
-        names[frame] = name
-        jitFrames[name] = frame
-        jitFrameIDs.insert(frame)
-        return frame
     }
 
     /// Resolves a kernel address through kallsyms and KSYMBOL records.
@@ -505,71 +441,25 @@ public final class Symbolizer {
     /// an earlier table keep their names.
     private func useKernel(_ symbols: KernelSymbols) {
         kernel = symbols
-        kernelFrameBase = nextFrame
-        nextFrame += Int32(symbols.table.count)
-        kernelTables.append((kernelFrameBase, symbols.table))
+        kernelFrameBase = frames.base(ofKernelTable: symbols.table)
         kernelCache.removeAll()
         kernelGeneration &+= 1
     }
 
-    /// The display name of `frame`: C++, Rust and Swift names demangled in `demangleStyle`.
+    /// The display name of `frame`: C++, Rust and Swift names demangled as configured.
     public func name(of frame: Int32) -> String {
-        if let cached = names[frame] { return cached }
-        let result: String
-        switch deferredName(of: frame) {
-        case .known(let name): result = name
-        case .pending(let pending): result = pending.resolve()
+        frames.name(of: frame) { [self] dso in
+            dso.load(cacheDirectory: cacheDirectory, files: files, logger: logger, runningVDSO: recordedOnRunningKernel)
         }
-        if frame != Self.unknownUser && frame != Self.unknownKernel { names[frame] = result }
-        return result
     }
 
     /// The name of `frame` as far as this thread must go: known, or a symbol whose name any
     /// thread can read and demangle (`PendingName.resolve`), which is most of the cost of
     /// naming. A report names its frames once the tree is built, on every CPU.
     public func deferredName(of frame: Int32) -> FrameName {
-        if frame == Self.unknownUser || frame == Self.unknownKernel { return .known("[unknown]") }
-        if let cached = names[frame] { return .known(cached) }
-        if let position = kernelTables.lastIndex(where: { frame >= $0.base && frame < $0.base + Int32($0.table.count) }) {
-            return .known(kernelTables[position].table.name(Int(frame - kernelTables[position].base)))
+        frames.deferredName(of: frame) { [self] dso in
+            dso.load(cacheDirectory: cacheDirectory, files: files, logger: logger, runningVDSO: recordedOnRunningKernel)
         }
-        if let owner = owners.last(where: { $0.base <= frame }), let dso = owner.dso {
-            let index = Int(frame - owner.base)
-            // The table may have been evicted and loaded again since: the same identity
-            // means the same symbols at the same indices.
-            let symbols = dso.load(cacheDirectory: cacheDirectory, files: files, logger: logger, runningVDSO: recordedOnRunningKernel)
-            if index < symbols.table.count, ownerIdentities[owner.base] == symbols.identity {
-                return .pending(PendingName(symbols: symbols, index: index, style: demangleStyle))
-            }
-        }
-        return .known("[unknown]")
     }
 }
 
-/// A frame's name as `Symbolizer.deferredName(of:)` gives it.
-public enum FrameName: Sendable {
-    case known(String)
-    case pending(PendingName)
-}
-
-/// A symbol's display name still to be read from its table and demangled; thread-safe.
-public struct PendingName: Sendable {
-    let symbols: LoadedSymbols
-    let index: Int
-    let style: DemangleStyle
-
-    /// Equal for pending names of the same symbol in the same style, from whichever
-    /// symbolizer: such names need resolving once.
-    public struct Key: Hashable, Sendable {
-        let symbols: ObjectIdentifier
-        let index: Int
-        let style: DemangleStyle
-    }
-
-    public var key: Key { Key(symbols: ObjectIdentifier(symbols), index: index, style: style) }
-
-    /// The name, demangled.
-    public func resolve() -> String {
-        Demangler.demangle(symbols.name(index), style: style)
-    }
-}
