@@ -114,7 +114,7 @@ let package = Package(
         // permissions, /proc.
         .testTarget(name: "FlamedSystemTests", dependencies: ["FlamedSystem", "PerfData", "ProcText", "FlamedTestSupport"]),
         .testTarget(name: "FlamedLiveTests", dependencies: ["FlamedLive", "FlamedSystem"]),
-        .testTarget(name: "FlameRenderTests", dependencies: ["FlameRender", "FlameGraph"]),
+        .testTarget(name: "FlameRenderTests", dependencies: ["FlameRender", "FlameGraph", "FlamedTestSupport"]),
         .testTarget(
             name: "SymbolizerTests",
             dependencies: ["Symbolizer", "ObjectFile", "FlamedSystem", "ProcText", "FlamedTestSupport", .product(name: "Logging", package: "swift-log")]

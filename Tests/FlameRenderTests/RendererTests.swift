@@ -1,5 +1,6 @@
 import FlameGraph
 import Foundation
+import FlamedTestSupport
 import Testing
 
 @testable import FlameRender
@@ -61,8 +62,6 @@ func run(_ arguments: [String], input: [UInt8]? = nil) throws -> (status: Int32,
     process.waitUntilExit()
     return (process.terminationStatus, Array(output))
 }
-
-let pythonAvailable: Bool = (try? run(["python3", "-c", "pass"]).status) == 0
 
 // MARK: - A tiny JSON reader for checking output
 
@@ -336,7 +335,7 @@ func chain(depth: Int) -> FlameTree {
         #expect(cafeChildren[0]["n"] == .string("a;b\nc\r\td\u{1}\u{7F}\u{2028}\u{8}\u{C}"))
     }
 
-    @Test(.enabled(if: pythonAvailable)) func pythonRoundTripIsIdentical() throws {
+    @Test(.requires(.python3)) func pythonRoundTripIsIdentical() throws {
         let plain = JSONRenderer.render(sampleTree())
         let escaped = JSONRenderer.render(sampleTree(), escapeHTML: true)
         let script = "import json, sys; sys.stdout.write(json.dumps(json.loads(sys.stdin.read())))"
@@ -660,7 +659,7 @@ func preorder(_ tree: FlameTree) -> [Int32] {
         try Self.expectRoundTrip(tree, page: html)
     }
 
-    @Test(.enabled(if: pythonAvailable)) func embeddedViewerIsUpToDate() throws {
+    @Test(.requires(.python3)) func embeddedViewerIsUpToDate() throws {
         let result = try run(["python3", "scripts/embed-viewer", "--check"])
         #expect(result.status == 0, "run scripts/embed-viewer to regenerate ViewerAssets.generated.swift")
     }

@@ -19,6 +19,13 @@ public struct Requirement: Sendable, CustomStringConvertible {
 
     public var description: String { name }
 
+    /// A requirement called `name`, missing for `missingReason` (nil: met).
+    public init(name: String, path: String? = nil, missingReason: String?) {
+        self.name = name
+        self.path = path
+        self.missingReason = missingReason
+    }
+
     /// Whether the tests run in CI (`CI=true`, as CI services set it).
     public static let inCI: Bool = {
         guard let value = ProcessInfo.processInfo.environment["CI"]?.lowercased() else { return false }

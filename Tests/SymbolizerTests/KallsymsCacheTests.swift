@@ -1,6 +1,7 @@
 import FlamedSystem
 import Foundation
 import Logging
+import FlamedTestSupport
 import Testing
 @testable import Symbolizer
 
@@ -17,9 +18,12 @@ private let kallsymsText = """
     """
 
 /// Whether /proc/kallsyms shows addresses to this process (root, or kptr_restrict allows).
-private let kallsymsVisible: Bool = {
-    guard case .success(let bytes) = FileReader.map(path: "/proc/kallsyms") else { return false }
-    return !KernelSymbols(parsing: bytes).addressesHidden
+/// /proc/kallsyms shows this user the kernel's addresses.
+private let kernelAddresses: Requirement = {
+    let visible: Bool
+    if case .success(let bytes) = FileReader.map(path: "/proc/kallsyms") { visible = !KernelSymbols(parsing: bytes).addressesHidden } else { visible = false }
+    return Requirement(name: "kernel addresses", missingReason: visible ? nil
+                       : "/proc/kallsyms shows no addresses to this user (kernel.kptr_restrict; run as root or with CAP_SYSLOG)")
 }()
 
 private func makeTemporaryDirectory() throws -> String {
@@ -97,7 +101,7 @@ struct KallsymsCacheTests {
     }
 
     @Test("the running kernel's table is saved privately, then read back with the same names",
-          .enabled(if: kallsymsVisible, "/proc/kallsyms shows no addresses to this user (kptr_restrict)"))
+          .requires(kernelAddresses))
     func runningKernel() throws {
         let directory = try makeTemporaryDirectory() + "/cache"
         defer { try? FileManager.default.removeItem(atPath: (directory as NSString).deletingLastPathComponent) }
@@ -152,7 +156,7 @@ struct KallsymsCacheTests {
     }
 
     @Test("a cache is neither written nor read below a directory others may write, nor from a file another user owns",
-          .enabled(if: geteuid() == 0, "needs root to give a file to another user"))
+          .requires(.root))
     func unsafePlaces() throws {
         let base = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: base) }
