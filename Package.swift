@@ -115,9 +115,11 @@ let package = Package(
         .testTarget(name: "FlamedSystemTests", dependencies: ["FlamedSystem", "PerfData", "ProcText", "FlamedTestSupport"]),
         .testTarget(name: "FlamedLiveTests", dependencies: ["FlamedLive", "FlamedSystem"]),
         .testTarget(name: "FlameRenderTests", dependencies: ["FlameRender", "FlameGraph"]),
+        // ELF images, CRC-32, xz and string tables, from bytes (files mapped through FlamedSystem).
+        .testTarget(name: "ObjectFileTests", dependencies: ["ObjectFile", "FlamedSystem", "FlamedTestSupport"]),
         .testTarget(
             name: "SymbolizerTests",
-            dependencies: ["Symbolizer", "ObjectFile", "FlamedSystem", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Symbolizer", "ObjectFile", "FlamedSystem", "FlamedTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "DemanglingTests", dependencies: ["Demangling"]),
         .testTarget(
