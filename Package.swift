@@ -115,6 +115,8 @@ let package = Package(
         .testTarget(name: "FlamedSystemTests", dependencies: ["FlamedSystem", "PerfData", "ProcText", "FlamedTestSupport"]),
         .testTarget(name: "FlamedLiveTests", dependencies: ["FlamedLive", "FlamedSystem"]),
         .testTarget(name: "FlameRenderTests", dependencies: ["FlameRender", "FlameGraph", "FlamedTestSupport"]),
+        // ELF images, CRC-32, xz and string tables, from bytes (files mapped through FlamedSystem).
+        .testTarget(name: "ObjectFileTests", dependencies: ["ObjectFile", "FlamedSystem", "FlamedTestSupport"]),
         .testTarget(
             name: "SymbolizerTests",
             dependencies: ["Symbolizer", "ObjectFile", "FlamedSystem", "ProcText", "FlamedTestSupport", .product(name: "Logging", package: "swift-log")]

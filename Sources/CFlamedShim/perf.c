@@ -53,11 +53,7 @@ int flamed_shim_perf_event_open(const struct flamed_shim_event_config *c, pid_t 
         attr.wakeup_events = 1;
     }
     attr.sample_max_stack = c->sample_max_stack;
-    long fd;
-    do {
-        fd = syscall(SYS_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
-    return (int)fd;
+    return (int)syscall(SYS_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
 int flamed_shim_perf_enable(int fd) { return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0); }
@@ -99,7 +95,8 @@ pid_t flamed_shim_spawn_held(const char *path, char *const argv[], char *const e
     if (pid != 0) {
         return pid;
     }
-    /* Child: only async-signal-safe calls from here on. */
+    /* Child: only async-signal-safe calls from here on (so no Swift, and EINTR is retried
+     * here rather than through FlamedSystem's funnel). */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Demangling
 import FlameGraph
 import FlameRender
@@ -176,7 +173,7 @@ public final class DaemonState: @unchecked Sendable {
             let footprint = profile.symbolizer.footprint
             var lines = [
                 "uptime: \(uptime / 3600)h\(uptime / 60 % 60)m\(uptime % 60)s",
-                "pid: \(getpid())",
+                "pid: \(CurrentProcess.id)",
                 "cpus: \(cpus)",
                 "event: \(event)",
                 "frequency: \(frequency) Hz",

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import FlamedLive
 import FlamedSystem
 import FoundationEssentials
@@ -109,10 +106,10 @@ public final class SamplingService: Service, @unchecked Sendable {
             var restart = false
             _ = sampler.run(until: nil, wakeFD: waker.readFD, onWake: {
                 let commands = waker.take()
-                if commands.contains(SamplingCommand.stop) { return .signal(SIGTERM) }
+                if commands.contains(SamplingCommand.stop) { return .signal(SignalNumber.terminate) }
                 if commands.contains(SamplingCommand.restart) {
                     restart = true
-                    return .signal(SIGHUP)
+                    return .signal(SignalNumber.hangup)
                 }
                 return nil
             }, afterPass: {

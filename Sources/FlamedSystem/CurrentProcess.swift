@@ -7,6 +7,18 @@ public enum CurrentProcess {
     /// Whether the effective user is root.
     public static var isRoot: Bool { geteuid() == 0 }
 
+    /// The value of environment variable `name`, if set.
+    public static func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+
+    /// This process's id.
+    public static var id: Int32 { getpid() }
+
+    /// Asks process `pid` (a child this process started) to terminate (SIGTERM).
+    public static func terminate(_ pid: Int32) { kill(pid, SIGTERM) }
+
+    /// Now, UTC, in `strftime`'s `pattern`.
+    public static func utcNow(pattern: String) -> String { UTCTime.format(time(nil), pattern: pattern) }
+
     /// The working directory, for relative paths given on the command line ("." when it
     /// cannot be had).
     public static var workingDirectory: String {

@@ -37,10 +37,12 @@ public struct EventLoop: ~Copyable {
     /// descriptors with whether each hung up. An interrupted wait returns no tokens.
     public func wait(timeoutMilliseconds: Int32) -> Result<[(token: UInt64, hungUp: Bool)], Errno> {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
-        let count = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, 64, timeoutMilliseconds) }
-        if count < 0 {
-            let code = Errno(rawValue: Glibc.errno)
-            return code == .interrupted ? .success([]) : .failure(code)
+        let count: Int32
+        switch retryingEINTR({
+            events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, 64, timeoutMilliseconds) }
+        }, failed: { $0 < 0 }, interruptedValue: 0) {
+        case .success(let ready): count = ready
+        case .failure(let code): return .failure(code)
         }
         return .success(events.prefix(Int(count)).map { event in
             (event.data.u64, event.events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 && event.events & EPOLLIN.rawValue == 0)

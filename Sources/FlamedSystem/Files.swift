@@ -19,15 +19,26 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(path): \(reason)" }
 }
 
-/// Retries `body` while it fails with EINTR.
+/// The one EINTR funnel: every system call of this module that a signal can interrupt runs
+/// through here. Runs `body` again while `error` (nil: it succeeded) says it failed with
+/// EINTR, and returns its value or the error. A call whose caller must regain control when a
+/// signal arrives (a wait that rechecks its deadline) passes `interruptedValue`: an
+/// interrupted call then returns that value instead of running again.
 @inline(__always)
-func retryingEINTR<T>(_ body: () -> T, failed: (T) -> Bool) -> Result<T, Errno> {
+func retryingEINTR<T>(_ body: () -> T, error: (T) -> Errno?, interruptedValue: T? = nil) -> Result<T, Errno> {
     while true {
         let value = body()
-        if !failed(value) { return .success(value) }
-        let code = Errno(rawValue: Glibc.errno)
+        guard let code = error(value) else { return .success(value) }
         if code != .interrupted { return .failure(code) }
+        if let interruptedValue { return .success(interruptedValue) }
     }
+}
+
+/// `retryingEINTR` for calls that report failure through their result (`failed`) and the
+/// reason in errno.
+@inline(__always)
+func retryingEINTR<T>(_ body: () -> T, failed: (T) -> Bool, interruptedValue: T? = nil) -> Result<T, Errno> {
+    retryingEINTR(body, error: { failed($0) ? Errno(rawValue: Glibc.errno) : nil }, interruptedValue: interruptedValue)
 }
 
 /// Reading whole files and streams into `ByteView`s.

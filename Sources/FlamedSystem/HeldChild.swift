@@ -104,12 +104,8 @@ public enum ChildStatus: Equatable, Sendable {
     /// Reaps `pid` if it has ended (or waits for it when `blocking`).
     public static func wait(pid: Int32, blocking: Bool) -> ChildStatus? {
         var status: Int32 = 0
-        while true {
-            let result = waitpid(pid, &status, blocking ? 0 : WNOHANG)
-            if result < 0 && Glibc.errno == EINTR { continue }
-            guard result == pid else { return nil }
-            break
-        }
+        let reaped = retryingEINTR({ waitpid(pid, &status, blocking ? 0 : WNOHANG) }, failed: { $0 < 0 })
+        guard case .success(let reapedPID) = reaped, reapedPID == pid else { return nil }
         // WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift does not import.
         let signal = status & 0x7f
         if signal == 0 { return .exited((status >> 8) & 0xff) }

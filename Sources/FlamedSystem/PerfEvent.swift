@@ -81,9 +81,10 @@ public struct PerfEvent: ~Copyable {
     /// Opens an event on `pid` (-1: every process) and `cpu` (-1: any CPU), retrying EINTR.
     public static func open(_ config: PerfEventConfig, pid: Int32, cpu: Int32) -> Result<PerfEvent, Errno> {
         var shim = config.shimConfig
-        let fd = flamed_shim_perf_event_open(&shim, pid, cpu)
-        guard fd >= 0 else { return .failure(Errno(rawValue: Glibc.errno)) }
-        return .success(PerfEvent(fd: fd, cpu: cpu))
+        switch retryingEINTR({ flamed_shim_perf_event_open(&shim, pid, cpu) }, failed: { $0 < 0 }) {
+        case .success(let fd): return .success(PerfEvent(fd: fd, cpu: cpu))
+        case .failure(let code): return .failure(code)
+        }
     }
 
     private init(fd: Int32, cpu: Int32) {

@@ -99,20 +99,17 @@ public final class UnixListener {
     /// connection is close-on-exec and non-blocking.
     public func accept() -> Result<UnixConnection?, Errno> {
         while true {
-            let client = flamed_shim_accept_cloexec_nonblocking(fd)
-            if client >= 0 {
+            switch retryingEINTR({ flamed_shim_accept_cloexec_nonblocking(fd) }, failed: { $0 < 0 }) {
+            case .success(let client):
                 switch PeerCredentials.of(socket: client) {
                 case .success(let peer): return .success(UnixConnection(fd: client, peer: peer))
                 case .failure(let code):
                     close(client)
                     return .failure(code)
                 }
-            }
-            let code = Errno(rawValue: Glibc.errno)
-            switch code {
-            case .interrupted, .connectionAbort: continue
-            case .wouldBlock, .resourceTemporarilyUnavailable: return .success(nil)
-            default: return .failure(code)
+            case .failure(.connectionAbort): continue
+            case .failure(.wouldBlock), .failure(.resourceTemporarilyUnavailable): return .success(nil)
+            case .failure(let code): return .failure(code)
             }
         }
     }
@@ -270,18 +267,15 @@ public final class UnixConnection {
         let deadline = Deadline(milliseconds: timeoutMilliseconds)
         var offset = 0
         while offset < bytes.count {
-            let sent = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if sent >= 0 {
-                offset += sent
-                continue
-            }
-            let code = Errno(rawValue: Glibc.errno)
-            switch code {
-            case .interrupted: continue
-            case .wouldBlock, .resourceTemporarilyUnavailable:
+            let sent = retryingEINTR({
+                bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            }, failed: { $0 < 0 })
+            switch sent {
+            case .success(let count): offset += count
+            case .failure(.wouldBlock), .failure(.resourceTemporarilyUnavailable):
                 if case .failure(let error) = wait(for: Int16(POLLOUT), until: deadline) { return .failure(error) }
-            case .brokenPipe, .connectionReset: return .failure(.closed)
-            default: return .failure(.system(code))
+            case .failure(.brokenPipe), .failure(.connectionReset): return .failure(.closed)
+            case .failure(let code): return .failure(.system(code))
             }
         }
         return .success(())
@@ -292,19 +286,16 @@ public final class UnixConnection {
     private func receive(upTo limit: Int, until deadline: Deadline) -> Result<Bool, SocketIOError> {
         var chunk = [UInt8](repeating: 0, count: min(max(limit, 1), 1 << 16))
         while true {
-            let got = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if got > 0 {
-                pending.append(contentsOf: chunk[..<got])
+            let got = retryingEINTR({ chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }, failed: { $0 < 0 })
+            switch got {
+            case .success(0): return .success(false)
+            case .success(let count):
+                pending.append(contentsOf: chunk[..<count])
                 return .success(true)
-            }
-            if got == 0 { return .success(false) }
-            let code = Errno(rawValue: Glibc.errno)
-            switch code {
-            case .interrupted: continue
-            case .wouldBlock, .resourceTemporarilyUnavailable:
+            case .failure(.wouldBlock), .failure(.resourceTemporarilyUnavailable):
                 if case .failure(let error) = wait(for: Int16(POLLIN), until: deadline) { return .failure(error) }
-            case .connectionReset: return .failure(.closed)
-            default: return .failure(.system(code))
+            case .failure(.connectionReset): return .failure(.closed)
+            case .failure(let code): return .failure(.system(code))
             }
         }
     }
@@ -315,11 +306,13 @@ public final class UnixConnection {
             let remaining = deadline.remaining
             if remaining == 0 { return .failure(.timedOut) }
             var entry = pollfd(fd: fd, events: events, revents: 0)
-            let ready = poll(&entry, 1, remaining)
-            if ready > 0 {
+            // An interrupted poll counts as no readiness: the loop recomputes the time left.
+            switch retryingEINTR({ poll(&entry, 1, remaining) }, failed: { $0 < 0 }, interruptedValue: 0) {
+            case .success(let ready) where ready > 0:
                 return entry.revents & Int16(POLLNVAL) != 0 ? .failure(.system(.badFileDescriptor)) : .success(())
+            case .success: continue
+            case .failure(let code): return .failure(.system(code))
             }
-            if ready < 0, Glibc.errno != EINTR { return .failure(.system(Errno(rawValue: Glibc.errno))) }
         }
     }
 }
@@ -369,11 +362,10 @@ public enum Accounts {
         while size <= 1 << 20 {
             let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: size)
             defer { buffer.deallocate() }
-            let (code, value) = body(buffer, size)
-            if code == ERANGE {
-                size *= 2
-            } else if code != EINTR {
-                return code == 0 ? value : nil
+            switch retryingEINTR({ body(buffer, size) }, error: { $0.code == 0 ? nil : Errno(rawValue: $0.code) }) {
+            case .success(let found): return found.value
+            case .failure(.outOfRange): size *= 2
+            case .failure: return nil
             }
         }
         return nil
@@ -408,12 +400,10 @@ private struct UnixAddress {
 
     /// Connects `fd`; nil on success, else the errno (EAGAIN: the listener's backlog is full).
     func connect(_ fd: Int32) -> Errno? {
-        while withAddress({ Glibc.connect(fd, $0, $1) }) != 0 {
-            let code = Errno(rawValue: Glibc.errno)
-            if code == .socketIsConnected { return nil }
-            if code != .interrupted { return code }
+        switch retryingEINTR({ withAddress { Glibc.connect(fd, $0, $1) } }, failed: { $0 != 0 }) {
+        case .success, .failure(.socketIsConnected): return nil
+        case .failure(let code): return code
         }
-        return nil
     }
 
     private func withAddress<T>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {

@@ -6,9 +6,6 @@ import FlamedReport
 import FlamedSystem
 import Logging
 import Symbolizer
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `flamed record`: sample live through perf_event_open and write a flame graph.
 struct RecordCommand: ParsableCommand {
@@ -143,7 +140,7 @@ struct RecordCommand: ParsableCommand {
         }
 
         let signals: SignalPipe
-        switch SignalPipe.catching([SIGINT, SIGTERM, SIGCHLD]) {
+        switch SignalPipe.catching([SignalNumber.interrupt, SignalNumber.terminate, SignalNumber.child]) {
         case .success(let pipe): signals = pipe
         case .failure(let code): fail("cannot install signal handlers: \(FileReader.describe(code))")
         }
@@ -190,7 +187,7 @@ struct RecordCommand: ParsableCommand {
             if status == nil {
                 status = ChildStatus.wait(pid: child, blocking: false)
                 if status == nil {
-                    kill(child, SIGTERM)
+                    CurrentProcess.terminate(child)
                     status = ChildStatus.wait(pid: child, blocking: true)
                 }
             }
@@ -225,12 +222,5 @@ struct RecordCommand: ParsableCommand {
     }
 
     /// Now, as an ISO 8601 UTC timestamp.
-    static func utcTimestamp() -> String {
-        var now = time(nil)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        var buffer = [CChar](repeating: 0, count: 32)
-        let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
-        return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+    static func utcTimestamp() -> String { CurrentProcess.utcNow(pattern: "%Y-%m-%dT%H:%M:%SZ") }
 }

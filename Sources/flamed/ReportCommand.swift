@@ -6,9 +6,6 @@ import FlamedSystem
 import Logging
 import PerfData
 import Symbolizer
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `flamed report`: a perf.data file to a flame graph.
 struct ReportCommand: ParsableCommand {
@@ -112,8 +109,8 @@ struct ReportCommand: ParsableCommand {
 
     /// perf's build-id cache: $PERF_BUILDID_DIR, else ~/.debug.
     static func buildIDCache() -> String {
-        if let value = getenv("PERF_BUILDID_DIR") { return String(cString: value) }
-        if let home = getenv("HOME") { return String(cString: home) + "/.debug" }
+        if let value = CurrentProcess.environment("PERF_BUILDID_DIR") { return value }
+        if let home = CurrentProcess.environment("HOME") { return home + "/.debug" }
         return "/root/.debug"
     }
 }
@@ -130,5 +127,5 @@ extension DemangleStyle: ExpressibleByArgument {
 /// Prints `flamed: message` on stderr and exits with status 1.
 func fail(_ message: String) -> Never {
     Terminal.writeError("flamed: \(message)\n")
-    exit(1)
+    CurrentProcess.exitNow(1)
 }

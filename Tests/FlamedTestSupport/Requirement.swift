@@ -52,6 +52,9 @@ public struct Requirement: Sendable, CustomStringConvertible {
     public static let gcc = tool("gcc", package: "gcc")
     public static let gxx = tool("g++", package: "g++")
     public static let zstd = tool("zstd", package: "zstd")
+    public static let xz = tool("xz", package: "xz-utils")
+    /// objcopy, strip and nm.
+    public static let binutils = tool("objcopy", package: "binutils")
     public static let python3 = tool("python3", package: "python3")
     public static let systemdAnalyze = tool("systemd-analyze", package: "systemd")
     public static let rustc = tool("rustc", package: "rustc",

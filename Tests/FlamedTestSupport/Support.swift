@@ -121,6 +121,15 @@ public enum Support {
         run(["/bin/bash", "-c", command], cwd: cwd)
     }
 
+    /// Runs a bash command line in `directory` with `set -euo pipefail` and returns its
+    /// standard output; throws (failing the test) when it exits with an error.
+    @discardableResult
+    public static func checkedShell(_ command: String, in directory: URL) throws -> String {
+        let result = shell("set -euo pipefail; " + command, cwd: directory)
+        guard result.status == 0 else { throw CommandFailed(command: command, status: result.status, stderr: result.stderr) }
+        return result.stdoutText
+    }
+
     /// A fresh temporary directory.
     public static func temporaryDirectory(_ name: String = #function) -> URL {
         let clean = name.filter { $0.isLetter || $0.isNumber }
@@ -128,4 +137,12 @@ public enum Support {
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
+}
+
+/// A command run by `Support.checkedShell` that exited with an error.
+public struct CommandFailed: Error, CustomStringConvertible {
+    public let command: String
+    public let status: Int32
+    public let stderr: String
+    public var description: String { "\(command) failed (exit \(status)): \(stderr)" }
 }

@@ -1,85 +1,13 @@
 import FlamedSystem
+import FlamedTestSupport
 import Foundation
 import Logging
 import ObjectFile
 import Testing
 @testable import Symbolizer
 
-/// Helpers for tests that build small programs and debug files with gcc and binutils.
+/// Helpers for tests that load symbols from the programs and debug files `DebugBuilds` makes.
 private enum Tools {
-    static func scratch(_ name: String = #function) throws -> URL {
-        let clean = name.filter { $0.isLetter || $0.isNumber }
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("flamed-debuginfo-\(clean)-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-
-    /// Runs a bash command line in `directory` and returns its standard output; fails the
-    /// test when it exits with an error.
-    @discardableResult
-    static func shell(_ command: String, in directory: URL) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", "set -euo pipefail; " + command]
-        process.currentDirectoryURL = directory
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "\(command) failed: \(String(decoding: err, as: UTF8.self))")
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// A build id no other build has, so that no debug file installed or cached by another
-    /// run (in ~/.debug or /usr/lib/debug) is found for it.
-    static func uniqueBuildID() -> String {
-        (0..<20).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-    }
-
-    static let source = """
-        static volatile unsigned long sink;
-        __attribute__((noinline)) void unit_global(unsigned long n) { for (unsigned long i = 0; i < n; i++) sink += i; }
-        __attribute__((noinline)) static void unit_static(unsigned long n) { for (unsigned long i = 0; i < n; i++) sink ^= i; }
-        int main(int argc, char **argv) { unit_global(argc); unit_static(argc); return 0; }
-        """
-
-    /// Builds `prog` (with -g and -rdynamic: the global functions are in .dynsym, the static
-    /// one only in .symtab) and its variants: stripped with a debuglink next to it, in
-    /// `.debug/`, with a debug file of the wrong CRC, linked to another build's debug
-    /// file, with MiniDebugInfo, and stripped with nothing.
-    static func buildVariants(in directory: URL, source: String = source) throws {
-        try source.write(to: directory.appendingPathComponent("prog.c"), atomically: true, encoding: .utf8)
-        try shell("""
-            gcc -O0 -g -fno-omit-frame-pointer -rdynamic -Wl,--build-id=0x\(uniqueBuildID()) -o prog prog.c
-            gcc -O0 -g -fno-omit-frame-pointer -rdynamic -Wl,--build-id=0x\(uniqueBuildID()) -o other prog.c
-            objcopy --only-keep-debug prog prog.debug
-            objcopy --only-keep-debug other other.debug
-            strip --strip-all -o linked prog
-            objcopy --add-gnu-debuglink=prog.debug linked
-            mkdir -p next dot/.debug wrongcrc otherbuild
-            cp linked next/prog-linked; cp prog.debug next/prog.debug
-            cp linked dot/prog-linked; cp prog.debug dot/.debug/prog.debug
-            cp linked wrongcrc/prog-linked; cp prog.debug wrongcrc/prog.debug; printf x >> wrongcrc/prog.debug
-            # A debuglink whose CRC is right but whose file is another build's.
-            cp other.debug otherbuild/prog.debug
-            strip --strip-all -o otherbuild/prog-linked prog
-            (cd otherbuild && objcopy --add-gnu-debuglink=prog.debug prog-linked)
-            # MiniDebugInfo, the Fedora way.
-            nm -D prog --format=posix --defined-only | awk '{ print $1 }' | sort > dynsyms
-            nm prog --format=posix --defined-only | awk '{ if ($2 == "T" || $2 == "t" || $2 == "D") print $1 }' | sort > funcsyms
-            comm -13 dynsyms funcsyms > keep_symbols
-            objcopy --only-keep-debug prog mini.debug
-            objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols=keep_symbols mini.debug
-            rm -f mini.debug.xz; xz mini.debug
-            strip --strip-all -R .comment -o prog-mini prog
-            objcopy --add-section .gnu_debugdata=mini.debug.xz prog-mini
-            strip --strip-all -o prog-stripped prog
-            """, in: directory)
-    }
-
     /// The names in a loaded table.
     static func names(_ symbols: LoadedSymbols) -> Set<String> {
         Set((0..<symbols.table.count).map { symbols.table.name($0) })
@@ -105,107 +33,24 @@ private enum Tools {
     }
 }
 
-@Suite("CRC-32 of .gnu_debuglink")
-struct CRC32Tests {
-    /// The bitwise definition, to check the table-driven one against.
-    static func reference(_ bytes: [UInt8]) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes {
-            crc ^= UInt32(byte)
-            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-        }
-        return ~crc
-    }
-
-    @Test("known vectors (zlib's crc32)")
-    func vectors() {
-        #expect(CRC32.checksum([]) == 0)
-        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
-        #expect(CRC32.checksum(Array("The quick brown fox jumps over the lazy dog".utf8)) == 0x414F_A339)
-        #expect(CRC32.checksum([0]) == 0xD202_EF8D)
-        #expect(CRC32.checksum([UInt8](repeating: 0xFF, count: 32)) == 0xFF6C_AB0B)
-    }
-
-    @Test("every length and alignment agrees with the bitwise definition; updates chain")
-    func lengths() {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<300).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        for length in 0...bytes.count {
-            #expect(CRC32.checksum(Array(bytes[0..<length])) == Self.reference(Array(bytes[0..<length])), "length \(length)")
-        }
-        for split in [0, 1, 7, 8, 9, 150, 300] {
-            let first = bytes[0..<split].withUnsafeBytes { CRC32.update(0, $0) }
-            let both = bytes[split...].withUnsafeBytes { CRC32.update(first, $0) }
-            #expect(both == CRC32.checksum(bytes), "split at \(split)")
-        }
-    }
-
-    @Test("a file's CRC is the one objcopy --add-gnu-debuglink records")
+@Suite("CRC-32 of a whole debug file")
+struct DebugFileCRCTests {
+    @Test("a file's CRC, read through its mapping in steps, is the one objcopy --add-gnu-debuglink records", .requires(.gcc, .binutils, .xz))
     func matchesObjcopy() throws {
-        let directory = try Tools.scratch()
-        try Tools.buildVariants(in: directory)
+        let directory = Support.temporaryDirectory()
+        try DebugBuilds.buildVariants(in: directory)
         let link = try #require(try ELFImage.open(path: directory.appendingPathComponent("linked").path).get().debugLink)
-        #expect(link.name == "prog.debug")
         let crc = try CRC32.checksum(ofFile: directory.appendingPathComponent("prog.debug").path).get()
         #expect(crc == link.crc)
-        let bytes = try [UInt8](Data(contentsOf: directory.appendingPathComponent("prog.debug")))
-        #expect(CRC32.checksum(bytes) == link.crc)
-        #expect(try ELFImage.open(path: directory.appendingPathComponent("prog").path).get().debugLink == nil)
-    }
-}
-
-@Suite("xz decoding (MiniDebugInfo)")
-struct XZTests {
-    static func sample(_ count: Int) -> [UInt8] {
-        var state: UInt32 = 12345
-        return (0..<count).map { index in
-            state = state &* 1_103_515_245 &+ 12345
-            return index % 3 == 0 ? UInt8(truncatingIfNeeded: state >> 16) : UInt8(truncatingIfNeeded: index / 100)
-        }
-    }
-
-    @Test("a blob made by the xz tool decodes to the original bytes; concatenated streams too")
-    func roundTrip() throws {
-        let directory = try Tools.scratch()
-        let original = Self.sample(300_000)
-        try Data(original).write(to: directory.appendingPathComponent("blob"))
-        try Data(Array("second stream".utf8)).write(to: directory.appendingPathComponent("tail"))
-        try Tools.shell("xz -k -T1 blob && xz -k tail && cat blob.xz tail.xz > both.xz", in: directory)
-        let compressed = try [UInt8](Data(contentsOf: directory.appendingPathComponent("blob.xz")))
-        #expect(compressed.count < original.count)
-        #expect(try XZDecompressor.decompress(compressed, limit: 1 << 20).get() == original)
-        #expect(try XZDecompressor.decompress(compressed, limit: original.count).get() == original, "a limit equal to the size is enough")
-        let both = try [UInt8](Data(contentsOf: directory.appendingPathComponent("both.xz")))
-        #expect(try XZDecompressor.decompress(both, limit: 1 << 20).get() == original + Array("second stream".utf8))
-    }
-
-    @Test("too large, truncated, corrupt and non-xz input fail with a message")
-    func failures() throws {
-        let directory = try Tools.scratch()
-        let original = Self.sample(100_000)
-        try Data(original).write(to: directory.appendingPathComponent("blob"))
-        try Tools.shell("xz -k blob", in: directory)
-        let compressed = try [UInt8](Data(contentsOf: directory.appendingPathComponent("blob.xz")))
-        func failure(_ input: [UInt8], limit: Int = 1 << 20) -> String? {
-            if case .failure(let error) = XZDecompressor.decompress(input, limit: limit) { return error.message }
-            return nil
-        }
-        #expect(failure(compressed, limit: original.count - 1)?.contains("exceeds") == true)
-        #expect(failure(Array(compressed.dropLast(12))) != nil, "truncated")
-        var corrupt = compressed
-        corrupt[corrupt.count / 2] ^= 0x55
-        #expect(failure(corrupt) != nil, "corrupt")
-        #expect(failure(Array("not xz at all, just text".utf8)) == "not xz data")
-        #expect(failure([]) != nil)
     }
 }
 
 @Suite("Symbol sources: debug files, MiniDebugInfo, dynsym", .serialized)
 struct SymbolSourceTests {
-    @Test("each source supplies the static function; stripped binaries keep only .dynsym")
+    @Test("each source supplies the static function; stripped binaries keep only .dynsym", .requires(.gcc, .binutils, .xz))
     func sources() throws {
-        let directory = try Tools.scratch()
-        try Tools.buildVariants(in: directory)
+        let directory = Support.temporaryDirectory()
+        try DebugBuilds.buildVariants(in: directory)
         func load(_ name: String) -> LoadedSymbols { Tools.load(directory.appendingPathComponent(name).path) }
 
         let own = load("prog")
@@ -243,10 +88,10 @@ struct SymbolSourceTests {
         #expect(SymbolSources.debugLinkCandidates(binary: "/bin/tool", name: "../etc/passwd", files: RecordingFiles()).isEmpty, "names are file names only")
     }
 
-    @Test("a debug file's symbols resolve at the stripped binary's addresses; [basename] and [unknown]")
+    @Test("a debug file's symbols resolve at the stripped binary's addresses; [basename] and [unknown]", .requires(.gcc, .binutils, .xz))
     func resolveThroughDebugLink() throws {
-        let directory = try Tools.scratch()
-        try Tools.buildVariants(in: directory)
+        let directory = Support.temporaryDirectory()
+        try DebugBuilds.buildVariants(in: directory)
         let reference = directory.appendingPathComponent("prog").path
         func symbolizer() -> Symbolizer {
             var configuration = SymbolizerConfiguration(buildIDCache: directory.path)
@@ -327,17 +172,10 @@ struct SymbolCacheTests {
         #expect(cache.count == 0)
     }
 
-    static func compile(_ source: String, named name: String, in directory: URL, buildID: String? = Tools.uniqueBuildID()) throws -> String {
-        try source.write(to: directory.appendingPathComponent(name + ".c"), atomically: true, encoding: .utf8)
-        let flag = buildID.map { "-Wl,--build-id=0x\($0)" } ?? "-Wl,--build-id=none"
-        try Tools.shell("gcc -O0 \(flag) -o \(name) \(name).c", in: directory)
-        return directory.appendingPathComponent(name).path
-    }
-
-    @Test("a thousand processes running one binary, under twenty paths, load its symbols once")
+    @Test("a thousand processes running one binary, under twenty paths, load its symbols once", .requires(.gcc))
     func thousandProcesses() throws {
-        let directory = try Tools.scratch()
-        let binary = try Self.compile("int cache_probe(int x) { return x * 3; }\nint main(void) { return cache_probe(1); }\n",
+        let directory = Support.temporaryDirectory()
+        let binary = try DebugBuilds.compile("int cache_probe(int x) { return x * 3; }\nint main(void) { return cache_probe(1); }\n",
                                       named: "prog", in: directory)
         var paths: [String] = []
         for index in 0..<20 {
@@ -368,10 +206,10 @@ struct SymbolCacheTests {
         #expect(cache.loadCount == 1)
     }
 
-    @Test("without a build id, hard links share a table by device and inode; a copy does not")
+    @Test("without a build id, hard links share a table by device and inode; a copy does not", .requires(.gcc))
     func inodeKey() throws {
-        let directory = try Tools.scratch()
-        let binary = try Self.compile("int inode_probe(int x) { return x * 5; }\nint main(void) { return inode_probe(1); }\n",
+        let directory = Support.temporaryDirectory()
+        let binary = try DebugBuilds.compile("int inode_probe(int x) { return x * 5; }\nint main(void) { return inode_probe(1); }\n",
                                       named: "prog", in: directory, buildID: nil)
         #expect(try ELFImage.open(path: binary).get().buildID == nil)
         let link = directory.appendingPathComponent("hardlink").path, copy = directory.appendingPathComponent("copy").path
@@ -388,11 +226,11 @@ struct SymbolCacheTests {
         }
     }
 
-    @Test("frame ids handed out before an eviction still name their symbols")
+    @Test("frame ids handed out before an eviction still name their symbols", .requires(.gcc))
     func framesSurviveEviction() throws {
-        let directory = try Tools.scratch()
-        let alpha = try Self.compile("int alpha_probe(int x) { return x * 3; }\nint main(void) { return alpha_probe(1); }\n", named: "alpha", in: directory)
-        let beta = try Self.compile("int beta_probe(int x) { return x * 7; }\nint main(void) { return beta_probe(1); }\n", named: "beta", in: directory)
+        let directory = Support.temporaryDirectory()
+        let alpha = try DebugBuilds.compile("int alpha_probe(int x) { return x * 3; }\nint main(void) { return alpha_probe(1); }\n", named: "alpha", in: directory)
+        let beta = try DebugBuilds.compile("int beta_probe(int x) { return x * 7; }\nint main(void) { return beta_probe(1); }\n", named: "beta", in: directory)
         let cache = SymbolCache(capacity: 1)
         var configuration = SymbolizerConfiguration(buildIDCache: directory.path)
         configuration.symbolCache = cache

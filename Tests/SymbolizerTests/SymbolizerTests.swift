@@ -1,4 +1,5 @@
 import FlamedSystem
+import FlamedTestSupport
 import Foundation
 import Logging
 import ObjectFile
@@ -125,24 +126,11 @@ struct KallsymsTests {
 
 @Suite("ELF files and build ids", .serialized)
 struct ELFTests {
-    static func compile(_ source: String, in directory: URL) throws -> String {
-        let file = directory.appendingPathComponent("prog.c")
-        try source.write(to: file, atomically: true, encoding: .utf8)
-        let binary = directory.appendingPathComponent("prog").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/gcc")
-        process.arguments = ["-O0", "-Wl,--build-id", "-o", binary, file.path]
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "gcc failed")
-        return binary
-    }
-
-    @Test("a mapped executable's symbols resolve; a wrong recorded build id leaves frames named by the file only")
+    @Test("a mapped executable's symbols resolve; a wrong recorded build id leaves frames named by the file only", .requires(.gcc))
     func buildIDCheck() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flamed-elf-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let binary = try Self.compile("int flamed_probe(int x) { return x * 3; }\nint main(void) { return flamed_probe(1); }\n", in: directory)
+        let directory = Support.temporaryDirectory()
+        let binary = try DebugBuilds.compile("int flamed_probe(int x) { return x * 3; }\nint main(void) { return flamed_probe(1); }\n",
+                                             named: "prog", in: directory)
         let image = try ELFImage.open(path: binary).get()
         let buildID = try #require(image.buildID)
         let symbols = image.functionSymbols()
