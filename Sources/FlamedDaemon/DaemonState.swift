@@ -63,7 +63,7 @@ public final class DaemonState: @unchecked Sendable {
 
     /// Opens and holds the file of a new mapping as soon as it is mapped, and looks again at a
     /// process that called exec, from the sampler's side-band thread (see
-    /// `LiveProfile.prepare`; thread-safe without the state's lock).
+    /// `LiveProfile.sidebandHandler`; thread-safe without the state's lock).
     public var sidebandHandler: @Sendable (PerfRecord) -> Void { profile.sidebandHandler }
 
     /// Applies a pass of records, in time order.
