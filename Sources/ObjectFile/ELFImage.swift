@@ -427,9 +427,6 @@ public final class ELFImage {
               let stringSection = elf_getscn(elf, Int(header.sh_link)),
               let stringBytes = Self.sectionBytes(stringSection) else { return (SymbolColumns(), StringTable()) }
         let entrySize = header.sh_entsize == 0 ? 24 : Int(header.sh_entsize)
-        let total = Int(header.sh_size) / entrySize
-        var symbols = SymbolColumns()
-        symbols.reserveCapacity(total)
         // perf also keeps labels (untyped symbols) that lie in text sections, such as _start.
         let textSections = Set(sections.filter { $0.name.contains("text") }.map { UInt16(truncatingIfNeeded: elf_ndxscn($0.handle)) })
         func keep(type: UInt8, visibility: UInt8, section: UInt16, name: UInt32) -> Bool {
@@ -439,6 +436,15 @@ public final class ELFImage {
             return name != 0 && section != UInt16(SHN_UNDEF) && Int(name) < stringBytes.count
         }
         let isNative64 = elf_getident(elf, nil).map { $0[Int(EI_CLASS)] == ELFCLASS64 && $0[Int(EI_DATA)] == ELFDATA2LSB } ?? false
+        // Native 64-bit little-endian tables are read from the file a chunk at a time: no
+        // converted copy, and none of the file stays resident.
+        if isNative64, entrySize == 24, let table = fileBytes(of: section),
+           let read = Self.readNativeSymbols(table, keep: keep) {
+            return (read, stringTable(stringSection, bytes: stringBytes))
+        }
+        // Reserved only here: the columns of the native path above are its own.
+        var symbols = SymbolColumns()
+        symbols.reserveCapacity(Int(header.sh_size) / entrySize)
         func add(_ bytes: UnsafeRawBufferPointer) {
             for index in 0..<(bytes.count / 24) {
                 let at = index * 24
@@ -450,12 +456,6 @@ public final class ELFImage {
                                          size: bytes.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self),
                                          nameOffset: nameOffset, binding: info >> 4))
             }
-        }
-        // Native 64-bit little-endian tables are read from the file a chunk at a time: no
-        // converted copy, and none of the file stays resident.
-        if isNative64, entrySize == 24, let table = fileBytes(of: section),
-           let read = Self.readNativeSymbols(table, keep: keep) {
-            return (read, stringTable(stringSection, bytes: stringBytes))
         }
         if isNative64, entrySize == 24, let table = fileRange(of: section) {
             table.withUnsafeBytes { add($0) }
