@@ -80,24 +80,8 @@ public final class LiveProfile {
 
     private static func makeSymbolizer(kallsymsPath: String, cacheDirectory: String?, buildIDCache: String, demangle: DemangleStyle,
                                        files: SymbolFileProvider, logger: Logger, warnings: inout [String]) -> Symbolizer {
-        var kernel: KernelSymbols?
-        let loaded: KernelSymbols?
-        if kallsymsPath == "/proc/kallsyms" {
-            loaded = KallsymsCache.runningKernel(directory: cacheDirectory, logger: logger)
-        } else {
-            loaded = KallsymsCache.file(kallsymsPath, directory: cacheDirectory, logger: logger)
-        }
-        if let symbols = loaded {
-            if symbols.table.count > 0 {
-                kernel = symbols
-            } else if symbols.addressesHidden {
-                warnings.append(KernelSymbols.hiddenAddressesWarning(path: kallsymsPath))
-            } else {
-                warnings.append("\(kallsymsPath) lists no kernel symbols: kernel frames are [unknown]")
-            }
-        } else {
-            warnings.append("\(kallsymsPath) is not readable: kernel frames are [unknown]")
-        }
+        let (kernel, warning, _) = KallsymsCache.firstListing([kallsymsPath], directory: cacheDirectory, logger: logger)
+        if let warning { warnings.append(warning) }
         var configuration = SymbolizerConfiguration(buildIDCache: buildIDCache, files: files)
         configuration.kernel = kernel
         configuration.demangle = demangle

@@ -273,29 +273,11 @@ public struct ReportBuilder {
             }
             candidates.append("/proc/kallsyms")
         }
-        // One warning, for the first candidate that failed, and only when none succeeds.
-        var failure: String?
-        for path in candidates {
-            let loaded: KernelSymbols?
-            if path == "/proc/kallsyms" && options.kallsymsPath == nil {
-                loaded = KallsymsCache.runningKernel(directory: options.cacheDirectory, logger: logger)
-            } else {
-                loaded = KallsymsCache.file(path, directory: options.cacheDirectory, logger: logger)
-            }
-            guard let symbols = loaded else {
-                if options.kallsymsPath != nil { failure = failure ?? "\(path): cannot read kallsyms; kernel frames are [unknown]" }
-                continue
-            }
-            if symbols.table.count == 0 {
-                failure = failure ?? (symbols.addressesHidden ? KernelSymbols.hiddenAddressesWarning(path: path)
-                                      : "\(path): no kernel symbols; kernel frames are [unknown]")
-                continue
-            }
-            logger.debug("kernel symbols", metadata: ["file": "\(path)", "count": "\(symbols.table.count)"])
-            return symbols
-        }
-        if let failure { warnings.append(failure) }
-        return nil
+        let (symbols, warning, readAny) = KallsymsCache.firstListing(candidates, directory: options.cacheDirectory, logger: logger)
+        // Without `--kallsyms`, that no candidate could be read is no news (a recording made
+        // elsewhere, or an unprivileged user): only a file read in vain is worth a warning.
+        if let warning, options.kallsymsPath != nil || readAny { warnings.append(warning) }
+        return symbols
     }
 
     private func makeContext(_ reader: PerfDataReader, selected: Set<Int>) -> ProfileContext {

@@ -20,6 +20,31 @@ public enum KallsymsCache {
     static let magic = Array("FLAMEDKS".utf8)
     static let version: UInt32 = 4
 
+    /// The kernel's symbols from the first of `paths` that lists any (`/proc/kallsyms` is the
+    /// running kernel's, through the per-boot cache in `directory`; other files are cached
+    /// while unchanged), and, when none does, one warning that names the file and why: an
+    /// unusable file's over an unreadable one's; `readAny` tells whether any file was read.
+    public static func firstListing(_ paths: [String], directory: String?, logger: Logger)
+        -> (symbols: KernelSymbols?, warning: String?, readAny: Bool) {
+        var unusable: String?, unreadable: String?
+        for path in paths {
+            let loaded = path == "/proc/kallsyms" ? runningKernel(directory: directory, logger: logger)
+                : file(path, directory: directory, logger: logger)
+            guard let symbols = loaded else {
+                unreadable = unreadable ?? "\(path) is not readable: kernel frames are [unknown]"
+                continue
+            }
+            guard symbols.table.count > 0 else {
+                unusable = unusable ?? (symbols.addressesHidden ? KernelSymbols.hiddenAddressesWarning(path: path)
+                                        : "\(path) lists no kernel symbols: kernel frames are [unknown]")
+                continue
+            }
+            logger.debug("kernel symbols", metadata: ["file": "\(path)", "count": "\(symbols.table.count)"])
+            return (symbols, nil, true)
+        }
+        return (nil, unusable ?? unreadable, unusable != nil)
+    }
+
     /// The running kernel's symbols: from the cache in `directory` when it is still right,
     /// else parsed from /proc/kallsyms and, when the addresses are visible, saved there.
     /// `fresh` skips the cache (and rewrites it). Nil when /proc/kallsyms cannot be read.
