@@ -61,7 +61,8 @@ public final class LiveProfile {
         self.logger = logger
         var warnings: [String] = []
         let symbolizer = Self.makeSymbolizer(kallsymsPath: kallsymsPath, cacheDirectory: cacheDirectory, buildIDCache: buildIDCache,
-                                             demangle: demangle, files: LiveFiles(processes), logger: logger, warnings: &warnings)
+                                             demangle: demangle, files: LiveFiles(processes, kallsymsCacheDirectory: cacheDirectory), logger: logger,
+                                             warnings: &warnings)
         self.warnings = warnings
         pipeline = Self.makePipeline(symbolizer: symbolizer, tracker: processes, maxStack: maxStack, tree: FlameTree())
     }
@@ -80,14 +81,11 @@ public final class LiveProfile {
 
     private static func makeSymbolizer(kallsymsPath: String, cacheDirectory: String?, buildIDCache: String, demangle: DemangleStyle,
                                        files: SymbolFileProvider, logger: Logger, warnings: inout [String]) -> Symbolizer {
-        let (kernel, warning, _) = KallsymsCache.firstListing([kallsymsPath], directory: cacheDirectory, logger: logger)
+        let (kernel, warning, _) = files.kernelSymbols([kallsymsPath], logger: logger)
         if let warning { warnings.append(warning) }
         var configuration = SymbolizerConfiguration(buildIDCache: buildIDCache, files: files)
         configuration.kernel = kernel
         configuration.demangle = demangle
-        if kernel?.coverage != nil {
-            configuration.kernelReloader = { KallsymsCache.runningKernel(directory: cacheDirectory, fresh: true, logger: logger) }
-        }
         let symbolizer = Symbolizer(configuration, logger: logger)
         symbolizer.recordedOnRunningKernel = true
         return symbolizer
@@ -103,7 +101,8 @@ public final class LiveProfile {
     public func rebuildSymbolizer() {
         var ignored: [String] = []
         rebuild(symbolizer: Self.makeSymbolizer(kallsymsPath: kallsymsPath, cacheDirectory: cacheDirectory, buildIDCache: buildIDCache,
-                                                demangle: demangle, files: LiveFiles(processes), logger: logger, warnings: &ignored),
+                                                demangle: demangle, files: LiveFiles(processes, kallsymsCacheDirectory: cacheDirectory), logger: logger,
+                                                warnings: &ignored),
                 tree: tree)
         seed(processes: ProcFS.ids())
     }
@@ -214,12 +213,15 @@ extension ProcessFiles: ProcessTracker {
 
 /// The files of live processes, reached as each process sees them: a mapping's file is
 /// opened through the process's root or `map_files` and held, its perf map is found through
-/// its root with its namespace pid and read again as it grows.
+/// its root with its namespace pid and read again as it grows; the running kernel's symbols
+/// are kept in `kallsymsCacheDirectory`.
 final class LiveFiles: SymbolFileProvider {
     private let processes: ProcessFiles
+    let kallsymsCacheDirectory: String?
 
-    init(_ processes: ProcessFiles) {
+    init(_ processes: ProcessFiles, kallsymsCacheDirectory: String?) {
         self.processes = processes
+        self.kallsymsCacheDirectory = kallsymsCacheDirectory
     }
 
     func heldFile(pid: Int32, path: String, start: UInt64, end: UInt64, identity: MappingIdentity?) -> PinnedFile? {

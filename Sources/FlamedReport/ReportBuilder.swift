@@ -114,21 +114,18 @@ public struct ReportBuilder {
     /// Reads every record of `reader` into one tree per symbolizing thread.
     private func symbolize(_ reader: PerfDataReader, warnings: inout [String], progress: ((Int, Int) -> Void)?) throws -> Symbolized {
         var eventMatches: [Int: Bool] = [:]
-        let kernel = loadKernelSymbols(reader, warnings: &warnings)
+        let files = RecordingFiles(kallsymsCacheDirectory: options.cacheDirectory)
+        let kernel = loadKernelSymbols(reader, files: files, warnings: &warnings)
         // The report's own table cache: its tables go when the report is built.
         let symbolCache = SymbolCache(capacity: SymbolCache.shared.capacity)
         var buildIDs: [String: [UInt8]] = [:]
         for entry in reader.header.buildIDs where !entry.isKernel { buildIDs[entry.filename] = entry.buildID }
         func makePipeline() -> Pipeline {
-            var configuration = SymbolizerConfiguration(buildIDCache: options.buildIDCache)
+            var configuration = SymbolizerConfiguration(buildIDCache: options.buildIDCache, files: files)
             configuration.kernel = kernel
             configuration.buildIDs = buildIDs
             configuration.demangle = options.demangle
             configuration.symbolCache = symbolCache
-            if kernel?.coverage != nil {
-                let directory = options.cacheDirectory, logger = self.logger
-                configuration.kernelReloader = { KallsymsCache.runningKernel(directory: directory, fresh: true, logger: logger) }
-            }
             let symbolizer = Symbolizer(configuration, logger: logger)
             var aggregator = StackAggregator(symbolizer: symbolizer, weight: options.weight, naming: .deferred)
             aggregator.cachesStacks = false
@@ -261,7 +258,7 @@ public struct ReportBuilder {
         return matches
     }
 
-    private func loadKernelSymbols(_ reader: PerfDataReader, warnings: inout [String]) -> KernelSymbols? {
+    private func loadKernelSymbols(_ reader: PerfDataReader, files: SymbolFileProvider, warnings: inout [String]) -> KernelSymbols? {
         let excludesKernel = !reader.attrs.isEmpty && reader.attrs.allSatisfy { $0.flags & (1 << 5) != 0 }
         if excludesKernel && options.kallsymsPath == nil { return nil }
         var candidates: [String] = []
@@ -273,7 +270,7 @@ public struct ReportBuilder {
             }
             candidates.append("/proc/kallsyms")
         }
-        let (symbols, warning, readAny) = KallsymsCache.firstListing(candidates, directory: options.cacheDirectory, logger: logger)
+        let (symbols, warning, readAny) = files.kernelSymbols(candidates, logger: logger)
         // Without `--kallsyms`, that no candidate could be read is no news (a recording made
         // elsewhere, or an unprivileged user): only a file read in vain is worth a warning.
         if let warning, options.kallsymsPath != nil || readAny { warnings.append(warning) }

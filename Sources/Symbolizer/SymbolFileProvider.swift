@@ -1,5 +1,6 @@
 import Demangling
 import FlamedSystem
+import Logging
 import ObjectFile
 import ProcText
 
@@ -35,6 +36,14 @@ public protocol SymbolFileProvider: AnyObject, Sendable {
     func crc32(_ path: String) -> Result<UInt32, FileError>
     /// `path` with symbolic links, `.` and `..` resolved, or nil when it does not exist.
     func realPath(_ path: String) -> String?
+    /// Where parsed kernel symbols are kept between runs (`KallsymsCache`), or nil for none.
+    var kallsymsCacheDirectory: String? { get }
+    /// The kernel's symbols from the first of `paths` that lists any, the warning when none
+    /// does, and whether any was read (see `KallsymsCache.firstListing`).
+    func kernelSymbols(_ paths: [String], logger: Logger) -> (symbols: KernelSymbols?, warning: String?, readAny: Bool)
+    /// The running kernel's symbols read afresh, not from the cache: for an address that a
+    /// cached table does not cover (a module loaded since, a BPF program).
+    func freshKernelSymbols(logger: Logger) -> KernelSymbols?
 }
 
 /// The file system as it is.
@@ -55,12 +64,26 @@ extension SymbolFileProvider {
     public func crc32(_ path: String) -> Result<UInt32, FileError> { CRC32.checksum(ofFile: path) }
 
     public func realPath(_ path: String) -> String? { FileStamp.realPath(path) }
+
+    public var kallsymsCacheDirectory: String? { nil }
+
+    public func kernelSymbols(_ paths: [String], logger: Logger) -> (symbols: KernelSymbols?, warning: String?, readAny: Bool) {
+        KallsymsCache.firstListing(paths, directory: kallsymsCacheDirectory, logger: logger)
+    }
+
+    public func freshKernelSymbols(logger: Logger) -> KernelSymbols? {
+        KallsymsCache.runningKernel(directory: kallsymsCacheDirectory, fresh: true, logger: logger)
+    }
 }
 
 /// The files of a recording, read by the paths its records name: binaries as they are
-/// now, `/tmp/perf-PID.map` read once.
+/// now, `/tmp/perf-PID.map` read once, kernel symbols kept in `kallsymsCacheDirectory`.
 public final class RecordingFiles: SymbolFileProvider {
-    public init() {}
+    public let kallsymsCacheDirectory: String?
+
+    public init(kallsymsCacheDirectory: String? = nil) {
+        self.kallsymsCacheDirectory = kallsymsCacheDirectory
+    }
 
     public func heldFile(pid: Int32, path: String, start: UInt64, end: UInt64, identity: MappingIdentity?) -> PinnedFile? { nil }
 
@@ -71,11 +94,10 @@ public final class RecordingFiles: SymbolFileProvider {
 
 /// How a symbolizer is set up; fixed for its life.
 public struct SymbolizerConfiguration {
-    /// The kernel's symbols (from kallsyms), if known.
+    /// The kernel's symbols (from kallsyms), if known. Where they came from a cache that
+    /// may be stale (`KernelSymbols.coverage`), an address they do not cover has them read
+    /// afresh through `files`, once.
     public var kernel: KernelSymbols?
-    /// Reads the kernel's symbols afresh, for an address that `kernel` does not cover (see
-    /// `KernelSymbols.coverage`); used at most once.
-    public var kernelReloader: (() -> KernelSymbols?)?
     /// Build ids the recording gives for paths (its BUILD_ID feature).
     public var buildIDs: [String: [UInt8]] = [:]
     /// perf's build-id cache directory (`~/.debug`).

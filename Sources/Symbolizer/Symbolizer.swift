@@ -122,8 +122,8 @@ public final class Symbolizer {
     /// Where the files come from.
     private let files: SymbolFileProvider
     private var kernel: KernelSymbols?
-    /// Reads the kernel's symbols afresh once (see `SymbolizerConfiguration.kernelReloader`).
-    private var kernelReloader: (() -> KernelSymbols?)?
+    /// Whether the kernel's symbols may still be read afresh (once, see `SymbolizerConfiguration.kernel`).
+    private var mayReloadKernel: Bool
     private var kernelRelocation: UInt64 = 0
     private var kernelCache = IntMap(capacity: 256)
     private var dsos: [String: DSO] = [:]
@@ -158,7 +158,7 @@ public final class Symbolizer {
     /// Creates a symbolizer set up by `configuration`.
     public init(_ configuration: SymbolizerConfiguration, logger: Logger) {
         kernel = configuration.kernel
-        kernelReloader = configuration.kernelReloader
+        mayReloadKernel = configuration.kernel?.coverage != nil
         buildIDs = configuration.buildIDs
         cacheDirectory = configuration.buildIDCache
         files = configuration.files
@@ -423,9 +423,9 @@ public final class Symbolizer {
             frame = dynamic.frame
         } else if let kernel {
             let relocated = lookup &+ kernelRelocation
-            if !kernel.covers(relocated), let reload = kernelReloader {
-                kernelReloader = nil
-                if let fresh = reload(), fresh.table.count > 0 {
+            if !kernel.covers(relocated), mayReloadKernel {
+                mayReloadKernel = false
+                if let fresh = files.freshKernelSymbols(logger: logger), fresh.table.count > 0 {
                     logger.debug("kernel symbols read again", metadata: ["address": "\(String(relocated, radix: 16))"])
                     useKernel(fresh)
                     return resolveKernel(address: address, isReturnAddress: isReturnAddress)

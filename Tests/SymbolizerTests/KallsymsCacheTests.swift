@@ -2,6 +2,7 @@ import FlamedSystem
 import Foundation
 import Logging
 import FlamedTestSupport
+import ProcText
 import Testing
 @testable import Symbolizer
 
@@ -80,24 +81,31 @@ struct KallsymsCacheTests {
         #expect(cached.covers(0xffffffff81000104) && cached.covers(0xffffffffc0000004) && cached.covers(0xffffffffc0000100))
         #expect(!cached.covers(0xffffffffc0000104), "past the start of a module's last symbol, other code may follow")
         #expect(!cached.covers(0xffffffffc0100010), "the BPF program is in neither the image nor a module")
-        var reloads = 0
-        var configuration = SymbolizerConfiguration(buildIDCache: "/nonexistent")
-        configuration.kernel = cached
-        configuration.kernelReloader = {
-            reloads += 1
-            return KernelSymbols(parsing: ByteView(Array(kallsymsText.utf8)))
+        /// Reads the kernel's symbols afresh from the test's kallsyms text, counting the reads.
+        final class FreshKallsyms: SymbolFileProvider, @unchecked Sendable {
+            var reloads = 0
+            func heldFile(pid: Int32, path: String, start: UInt64, end: UInt64, identity: MappingIdentity?) -> PinnedFile? { nil }
+            func perfMapPath(pid: Int32) -> String? { nil }
+            var rereadsPerfMaps: Bool { false }
+            func freshKernelSymbols(logger: Logger) -> KernelSymbols? {
+                reloads += 1
+                return KernelSymbols(parsing: ByteView(Array(kallsymsText.utf8)))
+            }
         }
+        let files = FreshKallsyms()
+        var configuration = SymbolizerConfiguration(buildIDCache: "/nonexistent", files: files)
+        configuration.kernel = cached
         let symbolizer = Symbolizer(configuration, logger: Logger(label: "test"))
         let helper = symbolizer.resolveKernel(address: 0xffffffff81000104, isReturnAddress: false)
         let module = symbolizer.resolveKernel(address: 0xffffffffc0000008, isReturnAddress: true)
-        #expect(reloads == 0, "covered addresses resolve from the cached table")
+        #expect(files.reloads == 0, "covered addresses resolve from the cached table")
         let bpf = symbolizer.resolveKernel(address: 0xffffffffc0100010, isReturnAddress: true)
-        #expect(reloads == 1)
+        #expect(files.reloads == 1)
         #expect(symbolizer.name(of: bpf) == "bpf_prog_6deef7357e7b4530_sd_fw_egress")
         #expect(symbolizer.name(of: helper) == "helper", "frames from the cached table keep their names")
         #expect(symbolizer.name(of: module) == "mod_func")
         _ = symbolizer.resolveKernel(address: 0xffffffffd0000000, isReturnAddress: false)
-        #expect(reloads == 1, "kallsyms is read again at most once")
+        #expect(files.reloads == 1, "kallsyms is read again at most once")
     }
 
     @Test("the running kernel's table is saved privately, then read back with the same names",
