@@ -102,7 +102,7 @@ let package = Package(
         ),
         // Test support (not part of flamed): running commands and the flamed binary, and
         // `.requires(...)`, which skips a test whose tool is missing but fails it with CI=true.
-        .target(name: "FlamedTestSupport", path: "Tests/FlamedTestSupport"),
+        .target(name: "FlamedTestSupport", dependencies: ["FlamedSystem", "ObjectFile"], path: "Tests/FlamedTestSupport"),
         // Writes perf.data files byte by byte for the tests (not part of flamed).
         .target(name: "PerfDataBuilder", dependencies: ["PerfData"], path: "Tests/PerfDataBuilder"),
         .testTarget(

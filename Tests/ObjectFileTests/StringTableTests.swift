@@ -1,4 +1,5 @@
 import FlamedSystem
+import FlamedTestSupport
 import Foundation
 import ObjectFile
 import Testing
@@ -6,18 +7,6 @@ import Testing
 /// String tables read from their file with pread give what the same bytes in memory give.
 @Suite("String tables read from the file")
 struct StringTableTests {
-    /// Writes `bytes` to a temporary file and returns a table of the range after `skip`
-    /// bytes of padding (as a section lies inside an ELF file), and the same bytes in memory.
-    private func tables(_ bytes: [UInt8], skip: Int = 100) throws -> (file: StringTable, memory: StringTable, path: String) {
-        let path = NSTemporaryDirectory() + "flamed-strtab-\(UUID().uuidString)"
-        try Data([UInt8](repeating: 0xAA, count: skip) + bytes + [UInt8](repeating: 0xBB, count: 50)).write(to: URL(fileURLWithPath: path))
-        let fd = open(path, O_RDONLY)
-        #expect(fd >= 0)
-        defer { close(fd) }
-        let range = try #require(FileRange(duplicating: fd, offset: skip, count: bytes.count))
-        return (StringTable(file: range), StringTable(ByteView(bytes)), path)
-    }
-
     @Test("names of every length, terminators, the end of the range and offsets outside it")
     func names() throws {
         let long = String(repeating: "x", count: 300), longer = String(repeating: "y", count: 5000)
@@ -29,7 +18,7 @@ struct StringTableTests {
         }
         offsets.append(bytes.count)
         bytes += Array("unterminated".utf8)
-        let (file, memory, path) = try tables(bytes)
+        let (file, memory, path) = try stringTables(bytes)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let stopAtTab: (UInt8) -> Bool = { $0 == 9 || $0 == 10 }
         let expected = ["main", long, "tab", longer, "_under", "line", "unterminated"]

@@ -1,4 +1,5 @@
 import FlamedSystem
+import FlamedTestSupport
 import Foundation
 import ObjectFile
 import Testing
@@ -8,18 +9,6 @@ import Testing
 /// names are in memory (ObjectFileTests checks the string tables themselves).
 @Suite("Symbol tables over string tables read from the file")
 struct FileStringTableTests {
-    /// Writes `bytes` to a temporary file and returns a table of the range after `skip`
-    /// bytes of padding (as a section lies inside an ELF file), and the same bytes in memory.
-    private func tables(_ bytes: [UInt8], skip: Int = 100) throws -> (file: StringTable, memory: StringTable, path: String) {
-        let path = NSTemporaryDirectory() + "flamed-strtab-\(UUID().uuidString)"
-        try Data([UInt8](repeating: 0xAA, count: skip) + bytes + [UInt8](repeating: 0xBB, count: 50)).write(to: URL(fileURLWithPath: path))
-        let fd = open(path, O_RDONLY)
-        #expect(fd >= 0)
-        defer { close(fd) }
-        let range = try #require(FileRange(duplicating: fd, offset: skip, count: bytes.count))
-        return (StringTable(file: range), StringTable(ByteView(bytes)), path)
-    }
-
     @Test("a symbol table names and chooses aliases the same from the file as from memory")
     func symbolTable() throws {
         var bytes: [UInt8] = [0]
@@ -30,7 +19,7 @@ struct FileStringTableTests {
             symbols.append(ELFSymbol(start: start, size: 0x100, nameOffset: UInt32(bytes.count), binding: name.hasSuffix("weak") ? 2 : 1))
             bytes += Array(name.utf8) + [0]
         }
-        let (file, memory, path) = try tables(bytes)
+        let (file, memory, path) = try stringTables(bytes)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let fromFile = SymbolTable(symbols: symbols, strings: file), fromMemory = SymbolTable(symbols: symbols, strings: memory)
         let found = [UInt64(0x1010), 0x2010, 0x3010, 0x4010].map { address in fromFile.find(address).map(fromFile.name) }
