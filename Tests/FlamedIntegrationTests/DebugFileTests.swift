@@ -36,14 +36,7 @@ struct DebugFileTests {
             cp linked dot/debuginfo-linked; cp debuginfo.debug dot/.debug/debuginfo.debug
             cp linked wrongcrc/debuginfo-linked; cp debuginfo.debug wrongcrc/debuginfo.debug; printf x >> wrongcrc/debuginfo.debug
             # (b) MiniDebugInfo
-            nm -D debuginfo --format=posix --defined-only | awk '{ print $1 }' | sort > dynsyms
-            nm debuginfo --format=posix --defined-only | awk '{ if ($2 == "T" || $2 == "t" || $2 == "D") print $1 }' | sort > funcsyms
-            comm -13 dynsyms funcsyms > keep_symbols
-            objcopy --only-keep-debug debuginfo mini.debug
-            objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols=keep_symbols mini.debug
-            rm -f mini.debug.xz; xz mini.debug
-            strip --strip-all -R .comment -o debuginfo-mini debuginfo
-            objcopy --add-section .gnu_debugdata=mini.debug.xz debuginfo-mini
+            \(DebugBuilds.miniDebugInfo(from: "debuginfo", to: "debuginfo-mini"))
             # (c) no symbols at all
             strip --strip-all -o debuginfo-stripped plain
             """

@@ -18,6 +18,21 @@ public enum DebugBuilds {
         int main(int argc, char **argv) { unit_global(argc); unit_static(argc); return 0; }
         """
 
+    /// Shell lines that write `output`, `binary` stripped with MiniDebugInfo, the Fedora way:
+    /// the functions missing from .dynsym, xz-compressed in `.gnu_debugdata`.
+    public static func miniDebugInfo(from binary: String, to output: String) -> String {
+        """
+        nm -D \(binary) --format=posix --defined-only | awk '{ print $1 }' | sort > dynsyms
+        nm \(binary) --format=posix --defined-only | awk '{ if ($2 == "T" || $2 == "t" || $2 == "D") print $1 }' | sort > funcsyms
+        comm -13 dynsyms funcsyms > keep_symbols
+        objcopy --only-keep-debug \(binary) mini.debug
+        objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols=keep_symbols mini.debug
+        rm -f mini.debug.xz; xz mini.debug
+        strip --strip-all -R .comment -o \(output) \(binary)
+        objcopy --add-section .gnu_debugdata=mini.debug.xz \(output)
+        """
+    }
+
     /// Builds `prog` (with -g and -rdynamic: the global functions are in .dynsym, the static
     /// one only in .symtab) and its variants: stripped with a debuglink next to it, in
     /// `.debug/`, with a debug file of the wrong CRC, linked to another build's debug
@@ -40,14 +55,7 @@ public enum DebugBuilds {
             strip --strip-all -o otherbuild/prog-linked prog
             (cd otherbuild && objcopy --add-gnu-debuglink=prog.debug prog-linked)
             # MiniDebugInfo, the Fedora way.
-            nm -D prog --format=posix --defined-only | awk '{ print $1 }' | sort > dynsyms
-            nm prog --format=posix --defined-only | awk '{ if ($2 == "T" || $2 == "t" || $2 == "D") print $1 }' | sort > funcsyms
-            comm -13 dynsyms funcsyms > keep_symbols
-            objcopy --only-keep-debug prog mini.debug
-            objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols=keep_symbols mini.debug
-            rm -f mini.debug.xz; xz mini.debug
-            strip --strip-all -R .comment -o prog-mini prog
-            objcopy --add-section .gnu_debugdata=mini.debug.xz prog-mini
+            \(miniDebugInfo(from: "prog", to: "prog-mini"))
             strip --strip-all -o prog-stripped prog
             """, in: directory)
     }
