@@ -42,7 +42,7 @@ let package = Package(
         // build id, debuglink. No I/O of its own.
         .target(name: "ObjectFile", dependencies: ["FlamedSystem", "CLibElf", "CLZMA"], swiftSettings: releaseSpeed),
         // C++ (through the shim), Rust and Swift demangling: pure, no I/O, fuzzable alone.
-        .target(name: "Demangling", dependencies: ["CFlamedShim"], swiftSettings: releaseSpeed),
+        .target(name: "Demangling", dependencies: ["CFlamedShim", "FlamedCollections"], swiftSettings: releaseSpeed),
         // Pure perf.data decoding: header, attributes, features and records.
         .target(name: "PerfData", dependencies: ["FlamedSystem"], swiftSettings: releaseSpeed),
         // Address spaces, ELF and kallsyms symbol tables.
@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "FlamedDaemon",
             dependencies: [
-                "FlamedLive", "FlamedReport", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem",
+                "FlamedLive", "FlamedReport", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem", "FlamedCollections",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -95,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "flamed",
             dependencies: [
-                "FlamedDaemon", "FlamedLive", "FlamedReport", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem",
+                "FlamedDaemon", "FlamedLive", "FlamedReport", "Symbolizer", "Demangling", "FlameGraph", "FlameRender", "FlamedSystem", "FlamedCollections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,5 +1,6 @@
 import Demangling
 import FlameGraph
+import FlamedCollections
 import FlameRender
 import FlamedLive
 import FlamedSystem
@@ -189,6 +190,7 @@ public final class DaemonState: @unchecked Sendable {
                 "symbol caches: \(footprint.spaces) processes, \(footprint.binaries) binaries, \(symbolizerRebuilds) rebuilds",
             ]
             if let resident { lines.append("memory: \(resident / 1024 / 1024) MiB resident") }
+            for (bound, count) in BoundCounters.all { lines.append("\(bound.label): \(count)") }
             lines.append("last snapshot: \(lastSnapshot ?? "none")")
             return lines.joined(separator: "\n") + "\n"
         }

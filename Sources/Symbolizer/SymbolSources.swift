@@ -141,6 +141,7 @@ enum SymbolSources {
         // The only copy of the columns, so that the table builder can let go of each.
         symbols = nil
         let table = SymbolTable(columns: &found.columns, strings: found.strings, extra: plt.symbols, extraStrings: plt.strings)
+        logger.debug("symbols loaded", metadata: ["file": "\(path)", "from": "\(origin)", "count": "\(table.count)", "key": "\(key)"])
         return LoadedSymbols(key: key, path: path, origin: origin, segments: segments, table: table, strings: [found.strings, plt.strings])
     }
 
