@@ -23,6 +23,10 @@ public enum Bound: Int, CaseIterable, Sendable {
     case debugLinkSize
     /// Mappings that a newer overlapping mapping replaced.
     case evictedMappings
+    /// Mappings dropped because their process already had the most a process may have.
+    case mappingCap
+    /// Sampled records dropped because the queue to the naming thread was full.
+    case sampleQueue
 
     /// The line `flamed status` shows the count under.
     public var label: String {
@@ -36,6 +40,8 @@ public enum Bound: Int, CaseIterable, Sendable {
         case .miniDebugInfo: "MiniDebugInfo over the output cap"
         case .debugLinkSize: "debug-link candidates over the size cap"
         case .evictedMappings: "mappings replaced by overlapping ones"
+        case .mappingCap: "mappings over the per-process cap, dropped"
+        case .sampleQueue: "records dropped at the full naming queue"
         }
     }
 }

@@ -28,11 +28,20 @@ public final class DaemonState: @unchecked Sendable {
     private var nodesAfterCompaction = 0
 
     /// Symbolizer caches past which it is rebuilt from /proc (process churn).
-    static let symbolizerCaps = (spaces: 4096, threads: 32768, binaries: 1024, frames: 2_000_000)
+    typealias SymbolizerCaps = (spaces: Int, threads: Int, binaries: Int, frames: Int)
+    static let defaultSymbolizerCaps: SymbolizerCaps = (spaces: 4096, threads: 32768, binaries: 1024, frames: 2_000_000)
+    private let symbolizerCaps: SymbolizerCaps
+    /// What the symbolizer held right after its last rebuild (seeded from /proc).
+    private var footprintAfterRebuild = (spaces: 0, threads: 0, binaries: 0, frames: 0)
 
     /// Frame names are demangled in `demangle` (`flamed run --demangle`).
-    public init(config: DaemonConfig, demangle: DemangleStyle = .perf, logger: Logger) {
+    public convenience init(config: DaemonConfig, demangle: DemangleStyle = .perf, logger: Logger) {
+        self.init(config: config, demangle: demangle, symbolizerCaps: Self.defaultSymbolizerCaps, logger: logger)
+    }
+
+    init(config: DaemonConfig, demangle: DemangleStyle = .perf, symbolizerCaps: SymbolizerCaps, logger: Logger) {
         self.config = config
+        self.symbolizerCaps = symbolizerCaps
         self.logger = logger
         profile = LiveProfile(cacheDirectory: PrivateFiles.cacheDirectory(), buildIDCache: "/nonexistent", maxStack: 127,
                               demangle: demangle, logger: logger)
@@ -92,10 +101,14 @@ public final class DaemonState: @unchecked Sendable {
                 compactLocked()
             }
             let footprint = profile.symbolizer.footprint
-            let caps = Self.symbolizerCaps
-            if footprint.spaces > caps.spaces || footprint.threads > caps.threads || footprint.binaries > caps.binaries
-                || footprint.frames > caps.frames {
+            // Twice what the last rebuild's reseed left, at least the caps: a machine with
+            // more processes than a cap must not rebuild on every pass.
+            let base = footprintAfterRebuild
+            let caps = symbolizerCaps
+            if footprint.spaces > max(caps.spaces, 2 * base.spaces) || footprint.threads > max(caps.threads, 2 * base.threads)
+                || footprint.binaries > max(caps.binaries, 2 * base.binaries) || footprint.frames > max(caps.frames, 2 * base.frames) {
                 profile.rebuildSymbolizer()
+                footprintAfterRebuild = profile.symbolizer.footprint
                 symbolizerRebuilds += 1
                 HeapTuning.releaseFreeMemory()
                 logger.info("rebuilt the symbol caches from /proc", metadata: ["spaces": "\(footprint.spaces)", "binaries": "\(footprint.binaries)"])

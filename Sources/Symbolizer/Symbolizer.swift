@@ -5,85 +5,6 @@ import FlamedSystem
 import Logging
 import ProcText
 
-/// One mapping in a process's address space.
-struct Mapping {
-    var start: UInt64
-    var end: UInt64
-    var pageOffset: UInt64
-    var dso: DSO?
-}
-
-/// A process's memory map, shared by its threads and copied on fork.
-final class AddressSpace {
-    var maps: [Mapping] = []
-    /// Changes whenever the maps change, so cached resolutions can be told apart.
-    var generation: UInt32 = 0
-    /// The ranges of its mapped files, once asked for; cleared whenever the maps change.
-    var fileRanges: FileRanges?
-    /// The process, and its JIT perf map once an address needed it (not copied on fork).
-    var pid: Int32 = 0
-    var perfMap: PerfMap?
-    /// An address that only the perf map could name was not in it: look at the map again
-    /// (it may have grown) before trusting cached results.
-    var awaitingJIT = false
-    /// When (CLOCK_MONOTONIC ns) the perf map may next be looked at.
-    var nextPerfMapLook: UInt64 = 0
-
-    init() {}
-
-    init(copying other: AddressSpace) {
-        maps = other.maps
-        fileRanges = other.fileRanges
-    }
-
-    /// Inserts a mapping, trimming or removing whatever it overlaps (as a new mmap does).
-    func insert(_ mapping: Mapping, generation: UInt32) {
-        self.generation = generation
-        fileRanges = nil
-        var result: [Mapping] = []
-        result.reserveCapacity(maps.count + 2)
-        var inserted = false
-        for existing in maps {
-            if existing.end <= mapping.start || existing.start >= mapping.end {
-                if !inserted && existing.start >= mapping.end {
-                    result.append(mapping)
-                    inserted = true
-                }
-                result.append(existing)
-                continue
-            }
-            if existing.start < mapping.start {
-                var left = existing
-                left.end = mapping.start
-                result.append(left)
-            }
-            if !inserted {
-                result.append(mapping)
-                inserted = true
-            }
-            if existing.end > mapping.end {
-                var right = existing
-                right.pageOffset = existing.pageOffset &+ (mapping.end - existing.start)
-                right.start = mapping.end
-                result.append(right)
-            }
-        }
-        if !inserted { result.append(mapping) }
-        maps = result
-    }
-
-    func find(_ address: UInt64) -> Mapping? {
-        var low = 0
-        var high = maps.count
-        while low < high {
-            let mid = (low + high) >> 1
-            if maps[mid].start <= address { low = mid + 1 } else { high = mid }
-        }
-        guard low > 0, address < maps[low - 1].end else { return nil }
-        return maps[low - 1]
-    }
-}
-
 /// Sorted, disjoint address ranges (see `Symbolizer.fileRanges(pid:)`).
 public struct FileRanges: Sendable {
     @usableFromInline let starts: [UInt64]
@@ -350,8 +271,10 @@ public final class Symbolizer {
         guard !space.awaitingJIT, let map = space.perfMap,
               map.path == nil || (!files.rereadsPerfMaps && map.wasRead && map.count == 0) else { return nil }
         if let ranges = space.fileRanges { return ranges }
+        guard space.maps.count <= AddressSpace.fileRangesLimit else { return nil }
         var starts: [UInt64] = [], ends: [UInt64] = []
-        for mapping in space.maps where mapping.dso != nil {
+        space.maps.forEach { mapping in
+            guard mapping.dso != nil else { return }
             if let last = ends.last, last == mapping.start {
                 ends[ends.count - 1] = mapping.end
             } else {
