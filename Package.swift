@@ -109,7 +109,7 @@ let package = Package(
             name: "PerfDataTests",
             dependencies: ["PerfData", "PerfDataBuilder", "FlamedSystem", "FlamedTestSupport"]
         ),
-        .testTarget(name: "FlamedDaemonTests", dependencies: ["FlamedDaemon", "FlameGraph", "FlamedSystem", "FlamedTestSupport"]),
+        .testTarget(name: "FlamedDaemonTests", dependencies: ["FlamedDaemon", "FlameGraph", "FlamedSystem", "FlamedCollections", "PerfData", "FlamedTestSupport"]),
         // The system module: rings (records decoded as the live sampler does), sockets,
         // permissions, /proc.
         .testTarget(name: "FlamedSystemTests", dependencies: ["FlamedSystem", "PerfData", "ProcText", "FlamedTestSupport"]),

@@ -58,8 +58,15 @@ public final class DaemonState: @unchecked Sendable {
     public var warnings: [String] { profile.warnings }
 
     /// Seeds the process table from /proc (before the first records).
-    public func seedFromProc() {
-        lock.withLock { profile.seed(processes: ProcFS.ids()) }
+    /// The lock is taken for a few processes at a time, so that snapshots and status are
+    /// answered meanwhile; `stop` is asked between them (a shutdown need not wait for a
+    /// machine's thousands of processes).
+    public func seedFromProc(until stop: () -> Bool = { false }) {
+        let ids = ProcFS.ids()
+        for start in stride(from: 0, to: ids.count, by: 32) {
+            if stop() { return }
+            lock.withLock { profile.seed(processes: Array(ids[start..<min(start + 32, ids.count)])) }
+        }
     }
 
     /// Notes what the sampler samples, for snapshots and status.

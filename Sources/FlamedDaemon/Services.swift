@@ -21,21 +21,27 @@ public func samplingOptions(_ config: DaemonConfig) -> SamplingOptions {
     return options
 }
 
-/// Runs the sampler on its own thread (its epoll loop blocks) and feeds the shared state.
-/// Sends READY=1 once sampling runs, WATCHDOG=1 from the loop when systemd asks for it, and
-/// STOPPING=1 on shutdown. A config reload with new sampling settings reopens the events.
+/// Runs the sampler on its own thread (its epoll loop blocks) and hands what it reads to the
+/// aggregation service's queue: the sampling thread never symbolizes, names or takes the
+/// state's lock for a record. Has READY=1 sent once sampling runs and the processes running
+/// before it are known, sends WATCHDOG=1 from the loop when
+/// systemd asks for it and the aggregation thread is making progress too, and STOPPING=1 on
+/// shutdown. A config reload with new sampling settings reopens the events.
 public final class SamplingService: Service, @unchecked Sendable {
     private let state: DaemonState
+    private let queue: RecordQueue
     private let logger: Logger
     private let waker: Waker
     private var initial: Sampler?
 
-    /// `sampler` was opened (and checked) before the service starts.
-    public init(sampler: Sampler, state: DaemonState, logger: Logger) throws {
+    /// `sampler` was opened (and checked) before the service starts; what it reads goes to
+    /// `aggregation`.
+    public init(sampler: Sampler, state: DaemonState, aggregation: AggregationService, logger: Logger) throws {
         guard let waker = Waker() else { throw SamplingError("cannot create a wake-up pipe") }
         self.waker = waker
         self.initial = sampler
         self.state = state
+        self.queue = aggregation.queue
         self.logger = logger
     }
 
@@ -94,8 +100,8 @@ public final class SamplingService: Service, @unchecked Sendable {
             try sampler.start()
             state.noteSampler(event: sampler.eventName, frequency: sampler.config.periodOrFrequency, cpus: sampler.cpus.count)
             if first {
-                state.seedFromProc()
-                SystemdNotify.send("READY=1")
+                // READY=1 follows once the aggregation thread has seeded the processes.
+                queue.pushSeed()
                 logger.info("sampling", metadata: ["event": "\(sampler.eventName)", "frequency": "\(sampler.config.periodOrFrequency)",
                                                    "cpus": "\(sampler.cpus.count)"])
                 first = false
@@ -114,13 +120,63 @@ public final class SamplingService: Service, @unchecked Sendable {
                 return nil
             }, afterPass: {
                 let now = MonotonicClock.now
-                state.maintain(now: now)
-                if let watchdog, now &- lastPing >= watchdog / 2 {
+                if let watchdog, now &- lastPing >= watchdog / 2, queue.isConsumerAlive(now: now, within: watchdog / 2) {
                     SystemdNotify.send("WATCHDOG=1")
                     lastPing = now
                 }
-            }, { records in state.apply(records) })
+            }, { records in queue.push(records) })
             if !restart { return }
+        }
+    }
+}
+
+/// Applies what the sampling thread read, on a thread of its own: follows processes,
+/// symbolizes and names frames, adds stacks to the rolling window, and keeps memory bounded
+/// (`DaemonState.maintain`). Work here can take as long as a process's files make it (within
+/// the symbolizer's and demanglers' bounds) without costing a sample.
+public final class AggregationService: Service, @unchecked Sendable {
+    let queue: RecordQueue
+    private let state: DaemonState
+
+    public init(state: DaemonState) throws {
+        self.queue = try RecordQueue()
+        self.state = state
+    }
+
+    public func run() async throws {
+        let queue = self.queue
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                    let started = Threads.detach { [self] in
+                        loop()
+                        continuation.resume()
+                    }
+                    if case .failure(let code) = started {
+                        continuation.resume(throwing: SamplingError("cannot start the aggregation thread: \(FileReader.describe(code))"))
+                    }
+                }
+            } onGracefulShutdown: {
+                queue.close()
+            }
+        } onCancel: {
+            queue.close()
+        }
+    }
+
+    private func loop() {
+        while let items = queue.take(timeoutMilliseconds: 1000) {
+            for item in items {
+                switch item {
+                case .seed:
+                    state.seedFromProc(until: { queue.isClosed })
+                    SystemdNotify.send("READY=1")
+                case .records(let records): state.apply(records)
+                }
+            }
+            let now = MonotonicClock.now
+            state.maintain(now: now)
+            queue.beat(now: now)
         }
     }
 }

@@ -76,6 +76,14 @@ public final class Waker: @unchecked Sendable {
         return commands
     }
 
+    /// Waits until a command arrives, up to `timeoutMilliseconds`; returns whether one did.
+    public func wait(timeoutMilliseconds: Int32) -> Bool {
+        var fds = [pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)]
+        // An interrupted wait counts as woken: the caller looks and waits again.
+        let ready = retryingEINTR({ poll(&fds, 1, timeoutMilliseconds) }, failed: { $0 < 0 }, interruptedValue: 1)
+        return (try? ready.get()).map { $0 > 0 } ?? false
+    }
+
     /// Waits until `fd` is readable or a command arrives, up to `timeoutMilliseconds`;
     /// returns whether `fd` is readable.
     public func wait(for fd: Int32, timeoutMilliseconds: Int32) -> Bool {

@@ -109,13 +109,14 @@ struct RunCommand: ParsableCommand {
             }
         }
         let writer = SnapshotWriter(state: state, logger: logger)
-        let sampling = try SamplingService(sampler: sampler, state: state, logger: logger)
+        let aggregation = try AggregationService(state: state)
+        let sampling = try SamplingService(sampler: sampler, state: state, aggregation: aggregation, logger: logger)
         let configLoader = self
         let signals = SignalService(state: state, writer: writer, sampling: sampling, logger: logger) {
             configLoader.loadConfig()
         }
         let group = ServiceGroup(configuration: .init(
-            services: [sampling, control, signals, SnapshotTimerService(state: state, writer: writer)],
+            services: [aggregation, sampling, control, signals, SnapshotTimerService(state: state, writer: writer)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         // The services run on Swift's concurrency threads; the main thread waits for them.
