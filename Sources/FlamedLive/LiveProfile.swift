@@ -42,7 +42,11 @@ public final class LiveProfile {
     /// Samples left out by `containerFilter`.
     public private(set) var filtered: UInt64 = 0
 
+    /// The tree samples go to. With deferred naming its frames have placeholder names
+    /// until `namedTree(threads:)`.
     public var tree: FlameTree { pipeline.aggregator.tree }
+    /// When frames are named: as they are first added (the daemon), or after sampling.
+    private let naming: FrameNaming
 
     /// Resident pages of mapped binaries above which they are dropped (read back from the
     /// page cache when a new name is needed), so large binaries do not hold memory.
@@ -51,8 +55,11 @@ public final class LiveProfile {
     /// Kernel symbols come from `kallsymsPath` (for /proc/kallsyms, through the per-boot
     /// `KallsymsCache` in `cacheDirectory`); user symbols from the files the processes map,
     /// their names demangled in `demangle`.
+    /// With `naming` `.deferred` (`flamed record`), nothing is read or demangled for a
+    /// name while sampling: `namedTree(threads:)` names the frames afterwards.
     public init(kallsymsPath: String = "/proc/kallsyms", cacheDirectory: String? = nil, buildIDCache: String, maxStack: Int,
-                demangle: DemangleStyle = .perf, logger: Logger) {
+                demangle: DemangleStyle = .perf, naming: FrameNaming = .immediate, logger: Logger) {
+        self.naming = naming
         self.kallsymsPath = kallsymsPath
         self.cacheDirectory = cacheDirectory
         self.buildIDCache = buildIDCache
@@ -64,12 +71,18 @@ public final class LiveProfile {
                                              demangle: demangle, files: LiveFiles(processes, kallsymsCacheDirectory: cacheDirectory), logger: logger,
                                              warnings: &warnings)
         self.warnings = warnings
-        pipeline = Self.makePipeline(symbolizer: symbolizer, tracker: processes, maxStack: maxStack, tree: FlameTree())
+        pipeline = Self.makePipeline(symbolizer: symbolizer, tracker: processes, maxStack: maxStack, naming: naming, tree: FlameTree())
     }
 
-    /// A pipeline that follows live processes, naming frames as they are first added.
-    private static func makePipeline(symbolizer: Symbolizer, tracker: ProcessFiles, maxStack: Int, tree: FlameTree) -> Pipeline {
-        var aggregator = StackAggregator(symbolizer: symbolizer, naming: .immediate, tree: tree)
+    /// The tree with every frame named, on `threads` threads (deferred naming), or the tree.
+    public func namedTree(threads: Int) -> FlameTree {
+        naming == .deferred ? TreeNaming.finish([pipeline.aggregator.part()], threads: threads) : tree
+    }
+
+    /// A pipeline that follows live processes, naming frames as `naming` says.
+    private static func makePipeline(symbolizer: Symbolizer, tracker: ProcessFiles, maxStack: Int, naming: FrameNaming,
+                                     tree: FlameTree) -> Pipeline {
+        var aggregator = StackAggregator(symbolizer: symbolizer, naming: naming, tree: tree)
         aggregator.frameCacheCapacity = Self.frameCacheCapacity
         return Pipeline(processes: ProcessModel(symbolizer: symbolizer, tracker: tracker), source: CallchainStackSource(maxStack: maxStack),
                         aggregator: aggregator)
@@ -108,7 +121,7 @@ public final class LiveProfile {
     }
 
     private func rebuild(symbolizer: Symbolizer, tree: FlameTree) {
-        pipeline = Self.makePipeline(symbolizer: symbolizer, tracker: processes, maxStack: maxStack, tree: tree)
+        pipeline = Self.makePipeline(symbolizer: symbolizer, tracker: processes, maxStack: maxStack, naming: naming, tree: tree)
         pipeline.processes.forgetsExitedProcesses = forgetsExitedProcesses
     }
 

@@ -152,8 +152,10 @@ struct RecordCommand: ParsableCommand {
         }
         for notice in sampler.notices { Terminal.writeError("flamed: note: \(notice)\n") }
 
+        // Frames are named after sampling, on every CPU: nothing a process's symbols make
+        // slow (reading, demangling) holds up the rings.
         let profile = LiveProfile(cacheDirectory: PrivateFiles.cacheDirectory(), buildIDCache: ReportCommand.buildIDCache(), maxStack: 127,
-                                  demangle: demangle, logger: logger)
+                                  demangle: demangle, naming: .deferred, logger: logger)
         profile.containerFilter = container
         // Mapped files are opened as soon as they are mapped (a side-band thread), while
         // short-lived processes and replaced binaries still exist.
@@ -200,13 +202,14 @@ struct RecordCommand: ParsableCommand {
         }
         var context = profile.context(sampler: sampler, commandLine: CommandLine.arguments.joined(separator: " "))
         context.capturedAt = Self.utcTimestamp()
-        let bytes = outputOptions.resolvedFormat.render(profile.tree, context: context, title: "flamed record",
+        let tree = profile.namedTree(threads: ProcFS.onlineCPUs().count)
+        let bytes = outputOptions.resolvedFormat.render(tree, context: context, title: "flamed record",
                                                         colorScheme: outputOptions.colorscheme)
         if case .failure(let error) = OutputFile.write(bytes, to: outputPath) { fail(error.description) }
         var summary = "\(profile.samples) samples, \(profile.lost) lost, \(profile.throttled) throttled"
         if sampler.statistics.undecodable > 0 { summary += ", \(sampler.statistics.undecodable) undecodable records" }
         let destination = outputPath == "-" ? "standard output" : outputPath
-        Terminal.writeError("flamed: wrote \(destination) (\(summary); \(profile.tree.nodeCount) nodes)\n")
+        Terminal.writeError("flamed: wrote \(destination) (\(summary); \(tree.nodeCount) nodes)\n")
         if let container, profile.samples == 0 {
             Terminal.writeError("flamed: warning: no samples from container \(container) (\(profile.filtered) samples of other processes left out)\n")
         }
