@@ -15,17 +15,16 @@ struct Mapping {
 /// mappings behind: a sorted array would copy them all on each insert. A process keeps at
 /// most `capacity` mappings; past it new ones are dropped and counted (`Bound.mappingCap`).
 struct MappingTree {
-    private struct Node {
-        var mapping: Mapping
-        var left: Int32
-        var right: Int32
-        var priority: UInt32
-    }
-
     /// The most mappings one process keeps (a real process has a few hundred).
     static let capacity = 1 << 16
 
-    private var nodes: [Node] = []
+    // The tree's shape in arrays of plain integers (splitting and joining touch only these),
+    // and each node's mapping beside them.
+    private var starts: [UInt64] = []
+    private var lefts: [Int32] = []
+    private var rights: [Int32] = []
+    private var priorities: [UInt32] = []
+    private var mappings: [Mapping] = []
     private var freeNodes: [Int32] = []
     private var root: Int32 = -1
     private var random: UInt32 = 0x9E37_79B9
@@ -41,30 +40,28 @@ struct MappingTree {
         let (below, rest) = split(root, before: mapping.start)
         var remainder: Mapping?
         // The mapping that starts below the new one may run into it: keep what lies outside.
-        if let last = last(in: below), nodes[Int(last)].mapping.end > mapping.start {
-            let old = nodes[Int(last)].mapping
+        if let last = last(in: below), mappings[Int(last)].end > mapping.start {
+            let old = mappings[Int(last)]
             if old.end > mapping.end { remainder = Self.part(of: old, from: mapping.end) }
-            nodes[Int(last)].mapping.end = mapping.start
+            mappings[Int(last)].end = mapping.start
         }
         let (covered, above) = split(rest, before: mapping.end)
         if covered >= 0 {
-            if let last = last(in: covered), nodes[Int(last)].mapping.end > mapping.end {
-                remainder = Self.part(of: nodes[Int(last)].mapping, from: mapping.end)
+            if let last = last(in: covered), mappings[Int(last)].end > mapping.end {
+                remainder = Self.part(of: mappings[Int(last)], from: mapping.end)
             }
             let evicted = release(covered)
             BoundCounters.count(.evictedMappings, by: evicted - (remainder == nil ? 0 : 1))
         }
-        if count >= Self.capacity {
-            // Full: put back what was there (the trimmed part stays trimmed: the new mapping
-            // replaced it in the process too) and drop the new mapping.
-            var right = above
-            if let remainder { right = merge(node(remainder), right) }
+        var right = above
+        if let remainder { right = merge(node(remainder), right) }
+        guard count < Self.capacity else {
+            // Full: what was there stays (the part the new mapping replaced in the process
+            // stays trimmed) and the new mapping is dropped.
             root = merge(below, right)
             BoundCounters.count(.mappingCap)
             return false
         }
-        var right = above
-        if let remainder { right = merge(node(remainder), right) }
         root = merge(merge(below, node(mapping)), right)
         return true
     }
@@ -73,15 +70,15 @@ struct MappingTree {
     func find(_ address: UInt64) -> Mapping? {
         var cursor = root, candidate: Int32 = -1
         while cursor >= 0 {
-            if nodes[Int(cursor)].mapping.start <= address {
+            if starts[Int(cursor)] <= address {
                 candidate = cursor
-                cursor = nodes[Int(cursor)].right
+                cursor = rights[Int(cursor)]
             } else {
-                cursor = nodes[Int(cursor)].left
+                cursor = lefts[Int(cursor)]
             }
         }
-        guard candidate >= 0, address < nodes[Int(candidate)].mapping.end else { return nil }
-        return nodes[Int(candidate)].mapping
+        guard candidate >= 0, address < mappings[Int(candidate)].end else { return nil }
+        return mappings[Int(candidate)]
     }
 
     /// Calls `body` with each mapping in address order.
@@ -91,11 +88,11 @@ struct MappingTree {
         while cursor >= 0 || !stack.isEmpty {
             while cursor >= 0 {
                 stack.append(cursor)
-                cursor = nodes[Int(cursor)].left
+                cursor = lefts[Int(cursor)]
             }
             let next = stack.removeLast()
-            body(nodes[Int(next)].mapping)
-            cursor = nodes[Int(next)].right
+            body(mappings[Int(next)])
+            cursor = rights[Int(next)]
         }
     }
 
@@ -113,13 +110,21 @@ struct MappingTree {
         random ^= random >> 17
         random ^= random << 5
         count += 1
-        let fresh = Node(mapping: mapping, left: -1, right: -1, priority: random)
         if let reused = freeNodes.popLast() {
-            nodes[Int(reused)] = fresh
+            let index = Int(reused)
+            starts[index] = mapping.start
+            lefts[index] = -1
+            rights[index] = -1
+            priorities[index] = random
+            mappings[index] = mapping
             return reused
         }
-        nodes.append(fresh)
-        return Int32(nodes.count - 1)
+        starts.append(mapping.start)
+        lefts.append(-1)
+        rights.append(-1)
+        priorities.append(random)
+        mappings.append(mapping)
+        return Int32(starts.count - 1)
     }
 
     /// Frees every node of the subtree at `tree`; returns how many there were.
@@ -127,9 +132,9 @@ struct MappingTree {
         var stack = [tree], released = 0
         while let next = stack.popLast() {
             guard next >= 0 else { continue }
-            stack.append(nodes[Int(next)].left)
-            stack.append(nodes[Int(next)].right)
-            nodes[Int(next)].mapping.dso = nil
+            stack.append(lefts[Int(next)])
+            stack.append(rights[Int(next)])
+            mappings[Int(next)].dso = nil
             freeNodes.append(next)
             released += 1
         }
@@ -141,20 +146,20 @@ struct MappingTree {
     private func last(in tree: Int32) -> Int32? {
         guard tree >= 0 else { return nil }
         var cursor = tree
-        while nodes[Int(cursor)].right >= 0 { cursor = nodes[Int(cursor)].right }
+        while rights[Int(cursor)] >= 0 { cursor = rights[Int(cursor)] }
         return cursor
     }
 
     /// Splits the subtree at `tree` into the mappings starting below `key` and the rest.
     private mutating func split(_ tree: Int32, before key: UInt64) -> (Int32, Int32) {
         guard tree >= 0 else { return (-1, -1) }
-        if nodes[Int(tree)].mapping.start < key {
-            let (low, high) = split(nodes[Int(tree)].right, before: key)
-            nodes[Int(tree)].right = low
+        if starts[Int(tree)] < key {
+            let (low, high) = split(rights[Int(tree)], before: key)
+            rights[Int(tree)] = low
             return (tree, high)
         }
-        let (low, high) = split(nodes[Int(tree)].left, before: key)
-        nodes[Int(tree)].left = high
+        let (low, high) = split(lefts[Int(tree)], before: key)
+        lefts[Int(tree)] = high
         return (low, tree)
     }
 
@@ -162,11 +167,11 @@ struct MappingTree {
     private mutating func merge(_ low: Int32, _ high: Int32) -> Int32 {
         guard low >= 0 else { return high }
         guard high >= 0 else { return low }
-        if nodes[Int(low)].priority > nodes[Int(high)].priority {
-            nodes[Int(low)].right = merge(nodes[Int(low)].right, high)
+        if priorities[Int(low)] > priorities[Int(high)] {
+            rights[Int(low)] = merge(rights[Int(low)], high)
             return low
         }
-        nodes[Int(high)].left = merge(low, nodes[Int(high)].left)
+        lefts[Int(high)] = merge(low, lefts[Int(high)])
         return high
     }
 }
